@@ -1,0 +1,124 @@
+"""What a backend implements: Backend -> Model -> ModelInstance, as Triton's backend API.
+
+Lifecycle (Triton's names in brackets):
+
+* ``Backend.initialize(backend_config)`` once, before its first model loads
+  [TRITONBACKEND_Initialize]; ``Backend.finalize()`` when no loaded model uses it any more.
+* ``Backend.auto_complete_config(ctx)`` may fill a model's inputs, outputs, batching.
+* ``Backend.load_model(ctx) -> Model`` once per model version [ModelInitialize].
+* ``Model.create_instance(ctx) -> ModelInstance`` once per instance [ModelInstanceInitialize].
+* ``ModelInstance.execute(requests)`` [ModelInstanceExecute]: returns one response per request,
+  in order, or ``None`` for decoupled models, which send through ``request.send(...)``.
+* ``ModelInstance.finalize()`` then ``Model.finalize()`` on unload.
+
+Any of these methods may be ``async def``; plain ones that block (framework loads, compute)
+run in a worker thread so the event loop never waits. The core guarantees: calls for one
+instance are never concurrent; different instances run in parallel; every request gets exactly
+one final response whatever ``execute`` does (raises, returns too few responses).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+if TYPE_CHECKING:
+    from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
+
+
+@dataclass
+class ModelContext:
+    """Everything a backend needs to load one version of one model."""
+
+    name: str
+    version: int
+    config: Any  # tritoncore.protocol.model_config_pb2.ModelConfig
+    model_dir: Path  # <repository>/<name>
+    backend_config: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def version_dir(self) -> Path:
+        return self.model_dir / str(self.version)
+
+    @property
+    def model_file(self) -> Path:
+        """``<version>/<default_model_filename>`` (the backend's default when unset)."""
+        return self.version_dir / self.config.default_model_filename
+
+    @property
+    def decoupled(self) -> bool:
+        return bool(self.config.model_transaction_policy.decoupled)
+
+
+@dataclass
+class InstanceContext:
+    """One instance of a model: its name, kind (``KIND_CPU``/``KIND_GPU``/``KIND_MODEL``)
+    and device."""
+
+    name: str
+    kind: str
+    device_id: int
+    index: int
+    model: ModelContext
+
+
+@dataclass
+class AutoCompleteContext:
+    """What ``auto_complete_config`` sees: the model directory and the config so far."""
+
+    name: str
+    model_dir: Path
+    config: Any  # ModelConfig, to be completed in place
+    backend_config: Mapping[str, str] = field(default_factory=dict)
+    default_max_batch_size: int = 4
+
+
+class ModelInstance(abc.ABC):
+    """One execution context of a model; never called concurrently."""
+
+    @abc.abstractmethod
+    def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse] | None:
+        """Run a batch of requests; one response per request, or None if decoupled."""
+
+    def ready(self) -> bool:
+        """False when the instance can no longer serve (Triton's is_ready)."""
+        return True
+
+    def finalize(self) -> None:
+        """Free what the instance holds."""
+
+
+class Model(abc.ABC):
+    """A loaded model version; makes instances."""
+
+    @abc.abstractmethod
+    def create_instance(self, ctx: InstanceContext) -> ModelInstance:
+        """Build one instance (``ctx.kind``/``ctx.device_id`` say where it runs)."""
+
+    def finalize(self) -> None:
+        """Free what the model holds, after all of its instances were finalized."""
+
+
+class Backend(abc.ABC):
+    """A framework integration. Subclasses set ``name`` to the name models use."""
+
+    name: ClassVar[str]
+    #: Instance kinds the backend can run; the first is the default for KIND_AUTO / no group.
+    instance_kinds: ClassVar[tuple[str, ...]] = ("KIND_CPU",)
+    #: The file a version directory holds when ``default_model_filename`` is unset.
+    default_model_filename: ClassVar[str] = ""
+
+    def initialize(self, backend_config: Mapping[str, str]) -> None:
+        """Once, before the first model of this backend loads."""
+
+    def auto_complete_config(self, ctx: AutoCompleteContext) -> None:
+        """Complete ``ctx.config`` in place from the model's files (optional)."""
+
+    @abc.abstractmethod
+    def load_model(self, ctx: ModelContext) -> Model:
+        """Load one version of a model."""
+
+    def finalize(self) -> None:
+        """When the last model using the backend has unloaded."""

@@ -1,0 +1,120 @@
+"""Runs batches on one model instance and enforces one final response per request."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from tritoncore import asynccall
+from tritoncore.backend import ModelInstance
+from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
+from tritoncore.scheduling.stats import ModelStats
+
+log = logging.getLogger(__name__)
+
+
+class InstanceRunner:
+    """One instance, its own worker thread, and the requests it still owes a final response."""
+
+    def __init__(
+        self,
+        model_name: str,
+        name: str,
+        instance: ModelInstance,
+        stats: ModelStats,
+        max_batch_size: int,
+        decoupled: bool,
+    ) -> None:
+        self.model_name = model_name
+        self.name = name
+        self.instance = instance
+        self.stats = stats
+        self.max_batch_size = max_batch_size
+        self.decoupled = decoupled
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"instance-{name}")
+        self._open_requests: dict[int, InferenceRequest] = {}
+
+    async def run(self, requests: list[InferenceRequest]) -> None:
+        """Execute one batch; afterwards every non-decoupled request has its final response."""
+        start = time.monotonic_ns()
+        queue_ns = sum(start - r.arrival_ns for r in requests)
+        batch_size = sum(r.batch_size(self.max_batch_size) for r in requests)
+        if self.decoupled:
+            for r in requests:
+                self._open_requests[id(r)] = r
+        try:
+            result = await asynccall.call(self.instance.execute, requests, executor=self.executor)
+        except Exception as exc:  # noqa: BLE001 - a backend failure becomes the requests' error
+            error = self._as_error(exc)
+            log.warning("%s", error.message)
+            for r in requests:
+                self._fail(r, error)
+            return
+        finally:
+            end = time.monotonic_ns()
+            self.stats.batch_done(batch_size, len(requests), queue_ns, {"compute_infer": end - start})
+        if self.decoupled:
+            self._forget_closed()
+            return
+        self._deliver(requests, result)
+
+    def _deliver(self, requests: list[InferenceRequest], result: object) -> None:
+        responses = result if isinstance(result, (list, tuple)) else []
+        for i, r in enumerate(requests):
+            response = responses[i] if i < len(responses) else None
+            if isinstance(response, InferenceResponse):
+                r.sender.send(response, final=True)  # type: ignore[union-attr]
+            else:
+                self._fail(
+                    r,
+                    TritonError(
+                        ErrorCode.INTERNAL,
+                        f"model '{self.model_name}' instance '{self.name}': execute returned "
+                        f"{_describe(result)} for {len(requests)} request(s); it must return "
+                        "one InferenceResponse per request, in order",
+                    ),
+                )
+
+    def _as_error(self, exc: Exception) -> TritonError:
+        if isinstance(exc, TritonError):
+            return exc
+        return TritonError(
+            ErrorCode.INTERNAL,
+            f"model '{self.model_name}' instance '{self.name}': execute raised "
+            f"{type(exc).__name__}: {exc}",
+        )
+
+    def _fail(self, request: InferenceRequest, error: TritonError) -> None:
+        if request.sender is not None:
+            request.sender.fail(error)
+        self._open_requests.pop(id(request), None)
+
+    def _forget_closed(self) -> None:
+        for key, r in list(self._open_requests.items()):
+            if r.sender is None or r.sender.is_final:
+                del self._open_requests[key]
+
+    async def finalize(self) -> None:
+        """Close requests still open (decoupled), then finalize the instance off the loop."""
+        self._forget_closed()
+        for r in list(self._open_requests.values()):
+            self._fail(
+                r,
+                TritonError(
+                    ErrorCode.UNAVAILABLE,
+                    f"model '{self.model_name}' instance '{self.name}' was unloaded before "
+                    "the request's final response",
+                ),
+            )
+        try:
+            await asynccall.call(self.instance.finalize, executor=self.executor)
+        finally:
+            self.executor.shutdown(wait=False)
+
+
+def _describe(result: object) -> str:
+    if isinstance(result, (list, tuple)):
+        return f"{len(result)} item(s)"
+    return f"{type(result).__name__}"

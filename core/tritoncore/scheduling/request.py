@@ -1,0 +1,106 @@
+"""Inference requests and responses, and the sender through which responses flow back.
+
+A request's tensors are views into whatever carried them (an HTTP body, a gRPC message, a
+shared-memory region). Every request gets exactly one *final* response: the core enforces it
+whatever a backend does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.tensor import Tensor
+
+# Request flags (TRITONSERVER_RequestFlag).
+SEQUENCE_START = 1
+SEQUENCE_END = 2
+
+
+@dataclass
+class InferenceResponse:
+    """Outputs or an error; ``final`` (set by the sender) marks a request's last response."""
+
+    outputs: list[Tensor] = field(default_factory=list)
+    error: TritonError | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+    final: bool = False
+
+
+class ResponseSender:
+    """Delivers a request's responses; thread-safe, refuses anything after the final one."""
+
+    def __init__(self, deliver: Callable[[InferenceResponse], None]) -> None:
+        self._deliver = deliver
+        self._lock = threading.Lock()
+        self._final = False
+
+    @property
+    def is_final(self) -> bool:
+        return self._final
+
+    def send(self, response: InferenceResponse | None = None, final: bool = False) -> None:
+        """Send a response; ``final=True`` closes the request.
+
+        ``send(None, final=True)`` closes a decoupled request without another response.
+        """
+        if response is None and not final:
+            raise TritonError(ErrorCode.INVALID_ARG, "send() needs a response, or final=True")
+        with self._lock:
+            if self._final:
+                raise TritonError(
+                    ErrorCode.INTERNAL, "a response was sent after the request's final response"
+                )
+            self._final = final
+        if response is None:
+            response = InferenceResponse()
+        response.final = final
+        self._deliver(response)
+
+    def fail(self, error: TritonError) -> None:
+        """Close the request with an error unless it is already closed."""
+        with self._lock:
+            if self._final:
+                return
+            self._final = True
+        self._deliver(InferenceResponse(error=error, final=True))
+
+
+@dataclass
+class InferenceRequest:
+    """What a backend's ``execute`` receives (and what frontends build)."""
+
+    model_name: str
+    inputs: dict[str, Tensor]
+    model_version: int = -1  # -1: the version the policy serves (highest ready)
+    id: str = ""
+    requested_outputs: list[str] | None = None  # None: every output
+    output_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    correlation_id: int | str = 0
+    flags: int = 0
+    priority: int = 0
+    timeout_us: int = 0
+    sender: ResponseSender | None = None
+    arrival_ns: int = field(default_factory=time.monotonic_ns)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def send(self, response: InferenceResponse | None = None, final: bool = False) -> None:
+        """Send through this request's sender (decoupled backends call this)."""
+        if self.sender is None:
+            raise TritonError(ErrorCode.INTERNAL, "request has no response sender")
+        self.sender.send(response, final)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.cancelled.is_set()
+
+    def batch_size(self, max_batch_size: int) -> int:
+        """The request's batch size: its first dimension for batching models, else 1."""
+        if max_batch_size <= 0 or not self.inputs:
+            return 1
+        first = next(iter(self.inputs.values()))
+        return first.shape[0] if first.shape else 1

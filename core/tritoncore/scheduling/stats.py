@@ -1,0 +1,75 @@
+"""Per model-version statistics with Triton's fields and JSON shape."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES = ("compute_input", "compute_infer", "compute_output")
+REQUEST_STATS = ("success", "fail", "queue", *STAGES, "cache_hit", "cache_miss")
+
+
+@dataclass
+class Duration:
+    """A count and the nanoseconds it took in total."""
+
+    count: int = 0
+    ns: int = 0
+
+    def add(self, ns: int, count: int = 1) -> None:
+        self.count += count
+        self.ns += ns
+
+    def as_json(self) -> dict[str, int]:
+        return {"count": self.count, "ns": self.ns}
+
+
+@dataclass
+class ModelStats:
+    """Counters of one model version; thread-safe updates."""
+
+    requests: dict[str, Duration] = field(
+        default_factory=lambda: {k: Duration() for k in REQUEST_STATS}
+    )
+    batches: dict[int, dict[str, Duration]] = field(default_factory=dict)
+    inference_count: int = 0
+    execution_count: int = 0
+    last_inference_ms: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def request_done(self, ok: bool, duration_ns: int) -> None:
+        """A request got its final response (successful or not)."""
+        with self._lock:
+            self.requests["success" if ok else "fail"].add(duration_ns)
+            self.last_inference_ms = time.time_ns() // 1_000_000
+
+    def batch_done(self, batch_size: int, requests: int, queue_ns: int, stage_ns: dict[str, int]) -> None:
+        """A batch ran: ``stage_ns`` holds compute_input/infer/output nanoseconds."""
+        with self._lock:
+            self.execution_count += 1
+            self.inference_count += batch_size
+            self.requests["queue"].add(queue_ns, requests)
+            per_batch = self.batches.setdefault(batch_size, {k: Duration() for k in STAGES})
+            for stage, ns in stage_ns.items():
+                self.requests[stage].add(ns, requests)
+                per_batch[stage].add(ns)
+
+    def as_json(self, name: str, version: int) -> dict[str, Any]:
+        """Triton's ``model_stats`` entry."""
+        with self._lock:
+            return {
+                "name": name,
+                "version": str(version),
+                "last_inference": self.last_inference_ms,
+                "inference_count": self.inference_count,
+                "execution_count": self.execution_count,
+                "inference_stats": {k: d.as_json() for k, d in self.requests.items()},
+                "response_stats": {},
+                "batch_stats": [
+                    {"batch_size": size, **{k: d.as_json() for k, d in stages.items()}}
+                    for size, stages in sorted(self.batches.items())
+                ],
+                "memory_usage": [],
+            }

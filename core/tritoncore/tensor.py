@@ -1,0 +1,154 @@
+"""A tensor value: name, datatype, shape and a buffer, with zero-copy numpy and DLPack views."""
+
+from __future__ import annotations
+
+import enum
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tritoncore import dtypes
+from tritoncore.errors import invalid_arg
+
+_LEN = struct.Struct("<I")
+
+
+class MemoryKind(enum.Enum):
+    """Where a tensor's bytes live (TRITONSERVER_MemoryType)."""
+
+    CPU = 0
+    CPU_PINNED = 1
+    GPU = 2
+
+
+@dataclass
+class Tensor:
+    """One named tensor. ``data`` is a numpy array (CPU) or a DLPack-capable object (GPU).
+
+    Fixed-size types hold a numpy array of the table's dtype; BYTES holds an object array of
+    ``bytes``. Construct from wire bytes with :meth:`from_buffer`, which never copies fixed-size
+    data.
+    """
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+    data: Any
+    memory: MemoryKind = MemoryKind.CPU
+    device_id: int = 0
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_numpy(cls, name: str, array: np.ndarray, datatype: str | None = None) -> Tensor:
+        """Wrap an array without copying; BYTES/str arrays become object arrays of bytes."""
+        dt = dtypes.by_name(datatype) if datatype else dtypes.from_numpy(array.dtype)
+        if dt.is_bytes and array.dtype != np.object_:
+            array = np.array([_as_bytes(v) for v in array.reshape(-1)], dtype=np.object_).reshape(
+                array.shape
+            )
+        return cls(name, dt.name, tuple(int(d) for d in array.shape), array)
+
+    @classmethod
+    def from_buffer(cls, name: str, datatype: str, shape: tuple[int, ...], buffer: Any) -> Tensor:
+        """A view of wire-format bytes (little-endian, row-major; BYTES length-prefixed).
+
+        Raises INVALID_ARG when the byte count does not match the shape.
+        """
+        dt = dtypes.by_name(datatype)
+        count = element_count(shape)
+        view = memoryview(buffer).cast("B")
+        if dt.is_bytes:
+            array = deserialize_bytes(view, count, name).reshape(shape)
+        else:
+            expected = count * dt.byte_size
+            if view.nbytes != expected:
+                raise invalid_arg(
+                    f"input '{name}': {datatype}{list(shape)} needs {expected} bytes, "
+                    f"got {view.nbytes}"
+                )
+            array = np.frombuffer(view, dtype=dt.numpy.newbyteorder("<"), count=count)
+            array = array.reshape(shape)
+        return cls(name, dt.name, tuple(shape), array)
+
+    def as_numpy(self) -> np.ndarray:
+        """The CPU array (no copy)."""
+        if self.memory is MemoryKind.GPU:
+            raise invalid_arg(f"tensor '{self.name}' is in GPU memory; use to_dlpack()")
+        return self.data  # type: ignore[no-any-return]
+
+    def to_dlpack(self) -> Any:
+        """A DLPack capsule of the data (no copy). BYTES tensors have no DLPack form."""
+        if self.datatype == "BYTES":
+            raise invalid_arg(f"tensor '{self.name}' is BYTES, which DLPack cannot carry")
+        return self.data.__dlpack__()
+
+    def to_wire(self) -> bytes | memoryview:
+        """Wire-format bytes: a view for fixed-size types, a serialization for BYTES."""
+        array = self.as_numpy()
+        if self.datatype == "BYTES":
+            return serialize_bytes(array)
+        array = np.ascontiguousarray(array)
+        if array.dtype.byteorder == ">":
+            array = array.astype(array.dtype.newbyteorder("<"))
+        return memoryview(array).cast("B")
+
+    @property
+    def byte_size(self) -> int:
+        """Bytes on the wire."""
+        if self.datatype == "BYTES":
+            return sum(4 + len(v) for v in self.as_numpy().reshape(-1))
+        return element_count(self.shape) * dtypes.by_name(self.datatype).byte_size
+
+
+def element_count(shape: tuple[int, ...] | list[int]) -> int:
+    """Number of elements; negative dims are an INVALID_ARG error."""
+    if any(d < 0 for d in shape):
+        raise invalid_arg(f"shape {list(shape)} has a negative dimension")
+    return math.prod(shape)
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, np.bytes_):
+        return bytes(value)
+    return str(value).encode("utf-8")
+
+
+def serialize_bytes(array: np.ndarray) -> bytes:
+    """BYTES wire form: each element as a 4-byte little-endian length, then its bytes."""
+    parts: list[bytes] = []
+    for value in array.reshape(-1):
+        item = _as_bytes(value)
+        parts.append(_LEN.pack(len(item)))
+        parts.append(item)
+    return b"".join(parts)
+
+
+def deserialize_bytes(buffer: memoryview | bytes, count: int, name: str = "") -> np.ndarray:
+    """Parse ``count`` length-prefixed elements that must fill ``buffer`` exactly."""
+    view = memoryview(buffer).cast("B")
+    out = np.empty(count, dtype=np.object_)
+    pos = 0
+    for i in range(count):
+        if pos + 4 > len(view):
+            raise invalid_arg(f"tensor '{name}': BYTES data ends before element {i} of {count}")
+        (size,) = _LEN.unpack_from(view, pos)
+        pos += 4
+        if pos + size > len(view):
+            raise invalid_arg(
+                f"tensor '{name}': BYTES element {i} claims {size} bytes, "
+                f"only {len(view) - pos} remain"
+            )
+        out[i] = bytes(view[pos : pos + size])
+        pos += size
+    if pos != len(view):
+        raise invalid_arg(
+            f"tensor '{name}': {len(view) - pos} bytes left after {count} BYTES elements"
+        )
+    return out
