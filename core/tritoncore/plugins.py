@@ -19,6 +19,7 @@ import pluggy
 
 from tritoncore import hookspecs
 from tritoncore.backend import Backend
+from tritoncore.config.platforms import distribution_for
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.frontend import Frontend
 
@@ -29,13 +30,6 @@ ENV_FILTER = "TRITONCORE_PLUGINS"
 ENV_TRACE = "TRITONCORE_TRACE_HOOKS"
 #: Built-in plugins, registered like any other (modules with hook implementations).
 BUILTINS: tuple[str, ...] = ()
-#: Backends this project publishes, for "pip install" hints.
-KNOWN_DISTRIBUTIONS: Mapping[str, str] = {
-    "python": "tritoncore-python",
-    "pytorch": "tritoncore-pytorch",
-    "onnxruntime": "tritoncore-onnxruntime",
-    "tensorrt": "tritoncore-tensorrt",
-}
 
 
 @dataclass(frozen=True)
@@ -169,6 +163,6 @@ class PluginManager:
         info = self.discovered.get(name)
         if info is not None and not info.enabled:
             msg = f"backend '{name}' is disabled by {ENV_FILTER}={os.environ.get(ENV_FILTER, '')!r}"
-        elif name in KNOWN_DISTRIBUTIONS:
-            msg += f"; install it with: pip install {KNOWN_DISTRIBUTIONS[name]}"
+        elif distribution_for(name):
+            msg += f"; install it with: pip install {distribution_for(name)}"
         return msg

@@ -1,0 +1,90 @@
+"""Tensor codecs: zero-copy views of wire bytes, BYTES length prefixes, size checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tritoncore import dtypes
+from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.tensor import Tensor, deserialize_bytes, serialize_bytes
+
+FIXED = [t for t in dtypes.TABLE if not t.is_bytes]
+
+
+@given(st.lists(st.binary(max_size=40), max_size=30))
+def test_bytes_round_trip(items: list[bytes]) -> None:
+    array = np.array(items, dtype=np.object_)
+    wire = serialize_bytes(array)
+    assert len(wire) == sum(4 + len(i) for i in items)
+    back = deserialize_bytes(wire, len(items))
+    assert list(back) == items
+
+
+@given(st.binary(max_size=64), st.integers(0, 8))
+def test_bytes_decoder_never_crashes(garbage: bytes, count: int) -> None:
+    try:
+        out = deserialize_bytes(garbage, count)
+    except TritonError as exc:
+        assert exc.code is ErrorCode.INVALID_ARG
+    else:
+        assert serialize_bytes(out) == garbage
+
+
+def test_bytes_with_embedded_zero_bytes() -> None:
+    wire = serialize_bytes(np.array([b"a\x00b", b"", "\u00e9"], dtype=np.object_))
+    assert wire == b"\x03\x00\x00\x00a\x00b" + b"\x00\x00\x00\x00" + b"\x02\x00\x00\x00\xc3\xa9"
+    assert list(deserialize_bytes(wire, 3)) == [b"a\x00b", b"", "\u00e9".encode()]
+
+
+@pytest.mark.parametrize("dt", FIXED, ids=lambda t: t.name)
+def test_from_buffer_is_a_view(dt: dtypes.DataType) -> None:
+    raw = bytearray(range(6 * dt.byte_size))
+    tensor = Tensor.from_buffer("X", dt.name, (2, 3), raw)
+    array = tensor.as_numpy()
+    assert array.shape == (2, 3)
+    assert np.shares_memory(array, np.frombuffer(raw, dtype=np.uint8))
+    assert bytes(tensor.to_wire()) == bytes(raw)
+    assert tensor.byte_size == len(raw)
+
+
+def test_from_buffer_size_mismatch_says_what_is_wrong() -> None:
+    with pytest.raises(TritonError) as info:
+        Tensor.from_buffer("INPUT0", "FP32", (2, 2), b"\x00" * 12)
+    assert info.value.code is ErrorCode.INVALID_ARG
+    assert info.value.message == "input 'INPUT0': FP32[2, 2] needs 16 bytes, got 12"
+
+
+def test_bytes_tensor_rejects_trailing_bytes() -> None:
+    with pytest.raises(TritonError, match="3 bytes left after 1 BYTES elements"):
+        Tensor.from_buffer("S", "BYTES", (1,), b"\x01\x00\x00\x00xabc")
+
+
+def test_from_numpy_maps_str_to_bytes_and_keeps_views() -> None:
+    t = Tensor.from_numpy("S", np.array(["ab", "c"]))
+    assert t.datatype == "BYTES" and list(t.as_numpy()) == [b"ab", b"c"]
+    a = np.arange(4, dtype=np.int64)
+    t2 = Tensor.from_numpy("I", a)
+    assert t2.datatype == "INT64" and t2.as_numpy() is a
+    assert t2.to_dlpack() is not None
+
+
+def test_big_endian_arrays_go_on_the_wire_little_endian() -> None:
+    a = np.array([1, 2], dtype=">i4")
+    assert bytes(Tensor.from_numpy("I", a).to_wire()) == b"\x01\x00\x00\x00\x02\x00\x00\x00"
+
+
+def test_bf16_is_carried_as_raw_bits() -> None:
+    t = Tensor.from_buffer("B", "BF16", (2,), b"\x80\x3f\x00\x40")  # 1.0, 2.0 in bfloat16
+    assert t.as_numpy().dtype == np.uint16
+    assert list(t.as_numpy()) == [0x3F80, 0x4000]
+
+
+def test_dtype_table_names() -> None:
+    assert dtypes.by_config_name("TYPE_STRING").name == "BYTES"
+    assert dtypes.by_name("BF16").config_name == "TYPE_BF16"
+    assert dtypes.from_numpy(np.dtype("<f2")).name == "FP16"
+    with pytest.raises(TritonError, match="unknown datatype 'FP8'"):
+        dtypes.by_name("FP8")

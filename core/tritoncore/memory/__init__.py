@@ -1,0 +1,1 @@
+"""Memory: shared-memory regions, pinned host pool, devices."""

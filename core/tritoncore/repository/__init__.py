@@ -1,0 +1,1 @@
+"""Model repositories: scanning, version policies, control modes, the load/unload state machine."""

@@ -1,0 +1,135 @@
+"""One loaded model version: the backend's Model, its instances, scheduler and statistics."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from concurrent.futures import Executor
+from typing import Any, Callable
+
+from tritoncore import asynccall
+from tritoncore.backend import Backend, InstanceContext, Model, ModelContext
+from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.protocol import model_config_pb2 as mc
+from tritoncore.scheduling.admission import check_request
+from tritoncore.scheduling.instance import InstanceRunner
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse, ResponseSender
+from tritoncore.scheduling.scheduler import Scheduler
+from tritoncore.scheduling.stats import ModelStats
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    """Model version states, as Triton's repository index reports them."""
+
+    UNAVAILABLE = "UNAVAILABLE"
+    LOADING = "LOADING"
+    READY = "READY"
+    UNLOADING = "UNLOADING"
+
+
+def instance_plan(config: Any) -> list[tuple[str, str, int]]:
+    """(instance name, kind, device id) for every instance the config's groups ask for."""
+    plan = []
+    for group in config.instance_group:
+        kind = mc.ModelInstanceGroup.Kind.Name(group.kind)
+        devices = list(group.gpus) if kind == "KIND_GPU" else [0]
+        index = 0
+        for device in devices:
+            for _ in range(group.count):
+                plan.append((f"{group.name}_{index}", kind, device))
+                index += 1
+    return plan
+
+
+class LoadedVersion:
+    """A READY model version that accepts requests until it is unloaded."""
+
+    def __init__(self, ctx: ModelContext, model: Model, runners: list[InstanceRunner],
+                 stats: ModelStats) -> None:
+        self.ctx = ctx
+        self.model = model
+        self.runners = runners
+        self.stats = stats
+        self.scheduler = Scheduler(ctx.name, runners)
+        self.load_seconds = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.ctx.name
+
+    @property
+    def version(self) -> int:
+        return self.ctx.version
+
+    @property
+    def config(self) -> Any:
+        return self.ctx.config
+
+    @classmethod
+    async def load(cls, backend: Backend, ctx: ModelContext, executor: Executor) -> LoadedVersion:
+        """Load the model and create its instances; on failure nothing is left behind."""
+        start = time.monotonic()
+        model = await asynccall.call(backend.load_model, ctx, executor=executor)
+        stats = ModelStats()
+        runners: list[InstanceRunner] = []
+        try:
+            for name, kind, device in instance_plan(ctx.config):
+                ictx = InstanceContext(name, kind, device, len(runners), ctx)
+                instance = await asynccall.call(model.create_instance, ictx, executor=executor)
+                runners.append(
+                    InstanceRunner(ctx.name, name, instance, stats, ctx.config.max_batch_size,
+                                   ctx.decoupled)
+                )
+        except BaseException:
+            for runner in runners:
+                await runner.finalize()
+            await asynccall.call(model.finalize, executor=executor)
+            raise
+        loaded = cls(ctx, model, runners, stats)
+        loaded.scheduler.start()
+        loaded.load_seconds = time.monotonic() - start
+        return loaded
+
+    def submit(self, request: InferenceRequest,
+               deliver: Callable[[InferenceResponse], None]) -> None:
+        """Validate and queue ``request``; its responses go to ``deliver`` (any thread)."""
+        check_request(self.config, request)
+        request.model_version = self.version
+        arrival = request.arrival_ns
+        stats = self.stats
+        wanted = set(request.requested_outputs or ())
+
+        def counted(response: InferenceResponse) -> None:
+            if wanted:
+                response.outputs = [t for t in response.outputs if t.name in wanted]
+            if response.final:
+                stats.request_done(response.error is None, time.monotonic_ns() - arrival)
+            deliver(response)
+
+        request.sender = ResponseSender(counted)
+        self.scheduler.enqueue(request)
+
+    async def unload(self, executor: Executor) -> None:
+        """Finish queued and running requests, then finalize instances and the model."""
+        await self.scheduler.stop()
+        for runner in self.runners:
+            try:
+                await runner.finalize()
+            except Exception:  # noqa: BLE001 - finalize failures are logged, unload goes on
+                log.exception("model '%s': instance '%s' failed to finalize", self.name,
+                              runner.name)
+        try:
+            await asynccall.call(self.model.finalize, executor=executor)
+        except Exception:  # noqa: BLE001
+            log.exception("model '%s' version %d failed to finalize", self.name, self.version)
+
+    def ready(self) -> bool:
+        return all(r.instance.ready() for r in self.runners)
+
+
+def unavailable(name: str, version: int, reason: str) -> TritonError:
+    return TritonError(ErrorCode.UNAVAILABLE,
+                       f"model '{name}' version {version} is not ready: {reason}")

@@ -1,0 +1,1 @@
+"""tritoncore-identity: outputs are the inputs."""
