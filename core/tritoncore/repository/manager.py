@@ -65,6 +65,7 @@ class RepositoryManager:
         self.executor = ThreadPoolExecutor(max(1, options.model_load_thread_count),
                                            thread_name_prefix="model-load")
         self._poller: asyncio.Task[None] | None = None
+        self._backend_lock = asyncio.Lock()
         server_config = self._read_server_config()
         self._overrides = cfgmod.model_overrides(server_config) if server_config else {}
         self.backend_config = merge_backend_config(
@@ -252,10 +253,8 @@ class RepositoryManager:
         for version, loaded in old.items():
             if new.get(version) is not loaded:
                 await self._unload_version(entry, loaded, keep_status=version in new)
-        if not new:
+        if errors:  # what did load serves; the caller still learns what failed
             raise TritonError(ErrorCode.UNAVAILABLE, "; ".join(errors))
-        if errors:
-            entry.reason = "; ".join(errors)
 
     async def unload(self, name: str, unload_dependents: bool = False,
                      *, _forced: bool = False) -> None:
@@ -329,11 +328,12 @@ class RepositoryManager:
 
     async def _backend(self, name: str) -> Backend:
         """The backend instance, initialized on first use."""
-        if name not in self.backends:
-            backend = self.plugins.backend_class(name)()
-            await self._call(backend.initialize, self._settings(name))
-            self.backends[name] = backend
-        return self.backends[name]
+        async with self._backend_lock:  # concurrent loads initialize a backend once
+            if name not in self.backends:
+                backend = self.plugins.backend_class(name)()
+                await self._call(backend.initialize, self._settings(name))
+                self.backends[name] = backend
+            return self.backends[name]
 
     async def _release(self, entry: ModelEntry) -> None:
         """Finalize the entry's backend when no other loaded model uses it."""
