@@ -11,12 +11,17 @@ stamp=.venv/.tritoncore-setup
 inputs=$(cat pyproject.toml plugins/*/pyproject.toml sdk/pyproject.toml \
     examples/identity_backend/pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
-    .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet \
+    log=.venv/setup.log
+    echo "setup: installing into .venv (log: $log)"
+    if ! { .venv/bin/python -m pip install --upgrade pip &&
+        .venv/bin/python -m pip install \
         -e '.[test]' \
         -e plugins/python -e plugins/pytorch -e plugins/onnx -e plugins/tensorrt \
         -e sdk \
-        -e examples/identity_backend \
-        'grpcio-tools==1.85.1'
+        -e examples/identity_backend; } >"$log" 2>&1; then
+        tail -n 40 "$log"
+        echo "setup: pip failed; the whole log is $log" >&2
+        exit 1
+    fi
     echo "$inputs" > "$stamp"
 fi

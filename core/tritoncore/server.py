@@ -12,7 +12,9 @@ from tritoncore import config as cfgmod
 from tritoncore import dtypes
 from tritoncore.errors import ErrorCode, TritonError, invalid_arg, not_found
 from tritoncore.frontend import Frontend
+from tritoncore.memory.cuda_shm import CudaSharedMemory
 from tritoncore.memory.devices import gpu_count
+from tritoncore.memory.system_shm import SystemSharedMemory
 from tritoncore.options import ServerOptions
 from tritoncore.plugins import PluginManager
 from tritoncore.protocol import model_config_pb2 as mc
@@ -35,8 +37,10 @@ class Server:
                  gpus: int | None = None) -> None:
         self.options = options
         self.plugins = plugins or PluginManager()
-        self.repository = RepositoryManager(options, self.plugins,
-                                            gpu_count() if gpus is None else gpus)
+        self.gpu_count = gpu_count() if gpus is None else gpus
+        self.repository = RepositoryManager(options, self.plugins, self.gpu_count)
+        self.system_shm = SystemSharedMemory(options.allow_client_shm)
+        self.cuda_shm = CudaSharedMemory(options.allow_client_shm, self.gpu_count)
         self.frontends: list[Frontend] = []
         self.live = False
         self.stopping = False
@@ -80,6 +84,8 @@ class Server:
         except asyncio.TimeoutError:
             log.warning("exit timeout (%.0fs) reached with models still unloading",
                         self.options.exit_timeout_secs)
+        self.system_shm.unregister()
+        self.cuda_shm.unregister()
         self.live = False
 
     # ---------------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ class RepositoryManager:
             for warning in cfgmod.validate(config, model_name=name,
                                            installed_backends=self.plugins.backend_names(),
                                            gpu_count=self.gpu_count):
-                log.warning("model '%s': %s", name, warning)
+                log.warning("%s", warning)
             available = scan.version_numbers(model_dir)
             wanted, missing = scan.select_versions(config.version_policy, available)
             if not wanted:
