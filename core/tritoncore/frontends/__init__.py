@@ -1,0 +1,1 @@
+"""Built-in frontends (HTTP, gRPC, metrics) and what they share."""
