@@ -37,6 +37,10 @@ class ModelContext:
     config: Any  # tritoncore.protocol.model_config_pb2.ModelConfig
     model_dir: Path  # <repository>/<name>
     backend_config: Mapping[str, str] = field(default_factory=dict)
+    #: The server's in-process API (``tritoncore.server.Server``): ``infer``,
+    #: ``infer_stream``, ``load_model``, ``unload_model``, ``model_ready`` — for backends
+    #: whose models call other models (BLS). None when the model runs outside a server.
+    server: Any = None
 
     @property
     def version_dir(self) -> Path:

@@ -20,6 +20,7 @@ class DataType:
     name: str  # wire name: "FP32"
     numpy: np.dtype  # element type in memory
     byte_size: int  # 0 for variable-length BYTES
+    code: int  # TRITONSERVER_DataType (= the ModelConfig DataType enum value)
 
     @property
     def config_name(self) -> str:
@@ -32,24 +33,25 @@ class DataType:
 
 
 TABLE: tuple[DataType, ...] = (
-    DataType("BOOL", np.dtype(np.bool_), 1),
-    DataType("UINT8", np.dtype(np.uint8), 1),
-    DataType("UINT16", np.dtype(np.uint16), 2),
-    DataType("UINT32", np.dtype(np.uint32), 4),
-    DataType("UINT64", np.dtype(np.uint64), 8),
-    DataType("INT8", np.dtype(np.int8), 1),
-    DataType("INT16", np.dtype(np.int16), 2),
-    DataType("INT32", np.dtype(np.int32), 4),
-    DataType("INT64", np.dtype(np.int64), 8),
-    DataType("FP16", np.dtype(np.float16), 2),
-    DataType("FP32", np.dtype(np.float32), 4),
-    DataType("FP64", np.dtype(np.float64), 8),
-    DataType("BF16", np.dtype(np.uint16), 2),
-    DataType("BYTES", np.dtype(np.object_), 0),
+    DataType("BOOL", np.dtype(np.bool_), 1, 1),
+    DataType("UINT8", np.dtype(np.uint8), 1, 2),
+    DataType("UINT16", np.dtype(np.uint16), 2, 3),
+    DataType("UINT32", np.dtype(np.uint32), 4, 4),
+    DataType("UINT64", np.dtype(np.uint64), 8, 5),
+    DataType("INT8", np.dtype(np.int8), 1, 6),
+    DataType("INT16", np.dtype(np.int16), 2, 7),
+    DataType("INT32", np.dtype(np.int32), 4, 8),
+    DataType("INT64", np.dtype(np.int64), 8, 9),
+    DataType("FP16", np.dtype(np.float16), 2, 10),
+    DataType("FP32", np.dtype(np.float32), 4, 11),
+    DataType("FP64", np.dtype(np.float64), 8, 12),
+    DataType("BF16", np.dtype(np.uint16), 2, 14),
+    DataType("BYTES", np.dtype(np.object_), 0, 13),
 )
 
 _BY_NAME = {t.name: t for t in TABLE}
 _BY_CONFIG = {t.config_name: t for t in TABLE}
+_BY_CODE = {t.code: t for t in TABLE}
 # numpy -> wire name; BF16 is never inferred from numpy (uint16 means UINT16).
 _BY_NUMPY = {t.numpy: t for t in TABLE if t.name != "BF16"}
 
@@ -72,6 +74,14 @@ def by_config_name(name: str) -> DataType:
         raise invalid_arg(
             f"unknown data_type '{name}'; expected one of {', '.join(_BY_CONFIG)}"
         ) from None
+
+
+def by_code(code: int) -> DataType:
+    """Look up a TRITONSERVER_DataType / ModelConfig enum value such as 11 (FP32)."""
+    try:
+        return _BY_CODE[code]
+    except KeyError:
+        raise invalid_arg(f"unknown data type code {code}") from None
 
 
 def from_numpy(dtype: np.dtype) -> DataType:

@@ -39,7 +39,7 @@ class Server:
         self.options = options
         self.plugins = plugins or PluginManager()
         self.gpu_count = gpu_count() if gpus is None else gpus
-        self.repository = RepositoryManager(options, self.plugins, self.gpu_count)
+        self.repository = RepositoryManager(options, self.plugins, self.gpu_count, self)
         self.system_shm = SystemSharedMemory(options.allow_client_shm)
         self.cuda_shm = CudaSharedMemory(options.allow_client_shm, self.gpu_count)
         self.trace_settings = TraceSettings()

@@ -56,8 +56,10 @@ class ModelEntry:
 class RepositoryManager:
     """Loads, reloads and unloads models; answers which version serves a request."""
 
-    def __init__(self, options: ServerOptions, plugins: PluginManager, gpu_count: int = 0) -> None:
+    def __init__(self, options: ServerOptions, plugins: PluginManager, gpu_count: int = 0,
+                 server: Any = None) -> None:
         self.options = options
+        self.server = server  # handed to backends in ModelContext.server
         self.plugins = plugins
         self.gpu_count = gpu_count
         self.models: dict[str, ModelEntry] = {}
@@ -226,7 +228,8 @@ class RepositoryManager:
                 entry.status[version] = VersionStatus(State.LOADING)
 
         async def one(version: int) -> LoadedVersion:
-            ctx = ModelContext(entry.name, version, _copy(config), model_dir, settings)
+            ctx = ModelContext(entry.name, version, _copy(config), model_dir, settings,
+                               self.server)
             return await LoadedVersion.load(backend, ctx, self.executor)
 
         results = await asyncio.gather(*(one(v) for v in wanted), return_exceptions=True)
