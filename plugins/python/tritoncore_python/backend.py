@@ -1,0 +1,415 @@
+"""The Python backend: Triton model.py files, one stub process per model instance."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from tritoncore import config as cfgmod
+from tritoncore.backend import (
+    AutoCompleteContext,
+    Backend,
+    InstanceContext,
+    Model,
+    ModelContext,
+    ModelInstance,
+)
+from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.hookspecs import hookimpl
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
+from tritoncore.tensor import Tensor
+from tritoncore_python.process import StubDied, StubProcess, log, python_for
+from tritoncore_python.stub.arena import ArenaFull
+
+FINAL = 1  # TRITONSERVER_RESPONSE_COMPLETE_FINAL
+MiB = 1 << 20
+DEFAULTS = {"shm-default-byte-size": 1 * MiB, "shm-growth-byte-size": 1 * MiB,
+            "stub-timeout-seconds": 30}
+ENV_PARAM = "EXECUTION_ENV_PATH"
+MODEL_DIR_VAR = "$$TRITON_MODEL_DIRECTORY"
+_LEVELS = {"INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR,
+           "VERBOSE": logging.DEBUG}
+
+
+def _error(error: tuple[int, str] | None, where: str = "") -> TritonError | None:
+    if not error:
+        return None
+    code, message = error
+    try:
+        kind = ErrorCode(code)
+    except ValueError:
+        kind = ErrorCode.INTERNAL
+    return TritonError(kind, f"{where}{message}")
+
+
+class Settings:
+    """The backend's settings (``--backend-config=python,key=value``), Triton's key names."""
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        def number(key: str) -> int:
+            try:
+                value = int(raw.get(key, DEFAULTS[key]))
+            except ValueError:
+                raise TritonError(ErrorCode.INVALID_ARG,
+                                  f"--backend-config=python,{key}: expected an integer, got "
+                                  f"'{raw[key]}'") from None
+            if value <= 0:
+                raise TritonError(ErrorCode.INVALID_ARG,
+                                  f"--backend-config=python,{key} must be > 0, got {value}")
+            return value
+
+        self.shm_size = number("shm-default-byte-size")
+        self.shm_growth = number("shm-growth-byte-size")
+        self.stub_timeout = float(number("stub-timeout-seconds"))
+        self.prefix = raw.get("shm-region-prefix-name", "tritoncore_python_")
+
+
+class Environments:
+    """EXECUTION_ENV_PATH: directories used as they are, archives unpacked once."""
+
+    def __init__(self) -> None:
+        self.unpacked: dict[str, str] = {}
+
+    def python(self, config: Any, model_dir: Path) -> str:
+        param = config.parameters.get(ENV_PARAM)
+        path = param.string_value.replace(MODEL_DIR_VAR, str(model_dir)) if param else ""
+        if path and os.path.isfile(path):
+            path = self._unpack(path)
+        return python_for(path)
+
+    def _unpack(self, archive: str) -> str:
+        if archive not in self.unpacked:
+            target = tempfile.mkdtemp(prefix="tritoncore_env_")
+            try:
+                with tarfile.open(archive) as tar:
+                    tar.extractall(target, filter="data")
+            except (tarfile.TarError, OSError) as exc:
+                raise TritonError(ErrorCode.INVALID_ARG,
+                                  f"{ENV_PARAM} '{archive}' is not a readable environment "
+                                  f"archive: {exc}") from None
+            self.unpacked[archive] = target
+        return self.unpacked[archive]
+
+
+class PythonInstance(ModelInstance):
+    """One stub process running one TritonPythonModel."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, ctx: InstanceContext, backend: PythonBackend, python: str) -> None:
+        self.ctx = ctx
+        self.backend = backend
+        self.python = python
+        self.label = f"model '{ctx.model.name}' instance '{ctx.name}'"
+        self.decoupled = ctx.model.decoupled
+        self.stub: StubProcess | None = None
+        self.open: dict[int, InferenceRequest] = {}
+        self.inputs_of: dict[int, list[int]] = {}  # rid -> input arena offsets
+        self.release: list[int] = []  # output arena offsets the stub may reuse
+        self.restarting: asyncio.Task[None] | None = None
+        self.failed: TritonError | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.backend.settings
+        stub = StubProcess(self.label, self._on_message)
+        await stub.start(self.python, s.shm_size, s.shm_growth, s.prefix)
+        model = self.ctx.model
+        kind = self.ctx.kind.removeprefix("KIND_")
+        args = {"model_config": cfgmod.to_json(model.config), "model_instance_kind": kind,
+                "model_instance_name": self.ctx.name,
+                "model_instance_device_id": str(self.ctx.device_id),
+                "model_repository": str(model.model_dir), "model_version": str(model.version),
+                "model_name": model.name}
+        try:
+            reply = await stub.call({"op": "init", "args": args,
+                                     "model_path": str(model.model_file)}, s.stub_timeout)
+        except TritonError:
+            await stub.stop(1.0)
+            raise
+        if reply["op"] != "ready":
+            await stub.stop(s.stub_timeout)
+            raise TritonError(ErrorCode.INTERNAL if reply["op"] == "error" else ErrorCode.INVALID_ARG,
+                              f"{self.label}: initialize failed: {reply['message']}")
+        self.stub = stub
+        self.failed = None
+
+    async def _running(self) -> StubProcess:
+        if self.restarting is not None:
+            await asyncio.shield(self.restarting)
+        if self.stub is None or self.failed is not None:
+            raise self.failed or TritonError(ErrorCode.UNAVAILABLE, f"{self.label} is not running")
+        return self.stub
+
+    def _died(self, error: StubDied) -> None:
+        """Fail everything the dead stub owed, then restart it in the background."""
+        for rid in list(self.open):
+            self._close(rid, error)
+        if self.stub is not None:
+            self.stub.close()
+            self.stub = None
+        self.release = []
+        if self.restarting is None or self.restarting.done():
+            log.error("%s; restarting it", error.message)
+            self.restarting = asyncio.get_running_loop().create_task(self._restart())
+
+    async def _restart(self) -> None:
+        try:
+            await self.start()
+            log.info("%s: stub restarted", self.label)
+        except TritonError as exc:
+            self.failed = TritonError(ErrorCode.UNAVAILABLE,
+                                      f"{self.label}: the stub could not be restarted: {exc.message}")
+            log.error("%s", self.failed.message)
+
+    def ready(self) -> bool:
+        return self.failed is None
+
+    async def finalize(self) -> None:
+        if self.restarting is not None:
+            await asyncio.gather(self.restarting, return_exceptions=True)
+        if self.stub is not None:
+            await self.stub.stop(self.backend.settings.stub_timeout)
+            self.stub = None
+
+    # -- execute -----------------------------------------------------------------------------
+    async def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse] | None:
+        stub = await self._running()
+        assert stub.inputs is not None
+        batch = []
+        rids = []
+        try:
+            for request in requests:
+                rid = next(self._ids)
+                rids.append(rid)
+                self.open[rid] = request
+                offsets = self.inputs_of.setdefault(rid, [])
+                inputs = []
+                for t in request.inputs.values():
+                    offset, nbytes = stub.inputs.write(t.to_wire())
+                    offsets.append(offset)
+                    inputs.append((t.name, t.datatype, t.shape, offset, nbytes))
+                batch.append({"rid": rid, "id": request.id, "inputs": inputs,
+                              "requested": list(request.requested_outputs or ()),
+                              "correlation_id": request.correlation_id, "flags": request.flags,
+                              "timeout": request.timeout_us, "parameters": request.parameters})
+        except ArenaFull as exc:
+            for rid in rids:
+                self._free_inputs(rid)
+                self.open.pop(rid, None)
+            raise TritonError(ErrorCode.UNAVAILABLE, f"{self.label}: {exc}") from None
+        message = {"op": "execute", "id": rids[0], "model_name": self.ctx.model.name,
+                   "in_size": stub.inputs.arena.size, "requests": batch, "release": self.release}
+        self.release = []
+        try:
+            reply = await stub.call(message)
+        except StubDied as exc:
+            self._died(exc)
+            raise
+        error = _error(reply.get("error"), f"{self.label}: ")
+        if error is not None:
+            for rid in rids:
+                self._close(rid, error)
+            raise error
+        responses = reply.get("responses")
+        if responses is None:  # decoupled, or sent through the response sender
+            return None
+        assert stub.outputs is not None
+        stub.outputs.ensure(reply["out_size"])
+        out = [self._response(body) for body in responses]
+        for rid in rids:
+            self._free_inputs(rid)
+            self.open.pop(rid, None)
+        return out
+
+    def _response(self, body: dict[str, Any]) -> InferenceResponse:
+        """Copy a response's outputs out of the output arena (then the stub may reuse it)."""
+        assert self.stub is not None and self.stub.outputs is not None
+        view = self.stub.outputs.view
+        outputs = []
+        for name, datatype, shape, offset, nbytes in body.get("outputs", ()):
+            outputs.append(Tensor.from_buffer(name, datatype, tuple(shape),
+                                              bytes(view[offset : offset + nbytes])))
+            if nbytes:
+                self.release.append(offset)
+        return InferenceResponse(outputs=outputs, error=_error(body.get("error")),
+                                 parameters=body.get("parameters", {}))
+
+    def _free_inputs(self, rid: int) -> None:
+        if self.stub is not None and self.stub.inputs is not None:
+            for offset in self.inputs_of.pop(rid, ()):
+                self.stub.inputs.free(offset)
+        else:
+            self.inputs_of.pop(rid, None)
+
+    def _close(self, rid: int, error: TritonError) -> None:
+        request = self.open.pop(rid, None)
+        self._free_inputs(rid)
+        if request is not None and request.sender is not None:
+            request.sender.fail(error)
+
+    # -- messages the stub sends on its own --------------------------------------------------
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        op = msg["op"]
+        if op == "response":
+            self._on_response(msg)
+        elif op in ("bls", "control"):
+            asyncio.get_running_loop().create_task(self.backend.serve_call(self, msg))
+        elif op == "log":
+            log.log(_LEVELS.get(msg["level"], logging.INFO), "%s: %s", self.label, msg["message"])
+        elif op == "metric":
+            self.backend.metrics[(msg["family"], tuple(sorted(msg["labels"].items())))] = msg
+
+    def _on_response(self, msg: dict[str, Any]) -> None:
+        rid = msg["rid"]
+        request = self.open.get(rid)
+        final = bool(msg["flags"] & FINAL)
+        if request is None or request.sender is None:
+            return
+        assert self.stub is not None and self.stub.outputs is not None
+        self.stub.outputs.ensure(msg["out_size"])
+        response = self._response(msg["response"]) if msg["response"] is not None else None
+        if self.release:
+            self.stub.send({"op": "release", "offsets": self.release})
+            self.release = []
+        try:
+            request.sender.send(response, final=final)
+        except TritonError as exc:
+            log.warning("%s: %s", self.label, exc.message)
+        if final:
+            self.open.pop(rid, None)
+            self._free_inputs(rid)
+
+
+class PythonModel(Model):
+    def __init__(self, ctx: ModelContext, backend: PythonBackend) -> None:
+        self.ctx = ctx
+        self.backend = backend
+        if not ctx.model_file.is_file():
+            raise TritonError(ErrorCode.INVALID_ARG,
+                              f"model '{ctx.name}': {ctx.model_file} does not exist; a Python model "
+                              f"needs <version>/{ctx.config.default_model_filename or 'model.py'}")
+        self.python = backend.environments.python(ctx.config, ctx.model_dir)
+
+    async def create_instance(self, ctx: InstanceContext) -> ModelInstance:
+        instance = PythonInstance(ctx, self.backend, self.python)
+        await instance.start()
+        return instance
+
+
+class PythonBackend(Backend):
+    """``backend: "python"``."""
+
+    name = "python"
+    default_model_filename = "model.py"
+
+    def __init__(self) -> None:
+        self.settings = Settings({})
+        self.environments = Environments()
+        self.metrics: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
+
+    def initialize(self, backend_config: Mapping[str, str]) -> None:
+        self.settings = Settings(backend_config)
+
+    async def auto_complete_config(self, ctx: AutoCompleteContext) -> None:
+        """Run the model's ``auto_complete_config`` in a short-lived stub."""
+        filename = ctx.config.default_model_filename or self.default_model_filename
+        versions = sorted((int(p.name) for p in ctx.model_dir.iterdir()
+                           if p.is_dir() and p.name.isdigit()), reverse=True)
+        path = next((ctx.model_dir / str(v) / filename for v in versions
+                     if (ctx.model_dir / str(v) / filename).is_file()), None)
+        if path is None:
+            return  # load_model reports the missing file
+        label = f"model '{ctx.name}' (auto-complete)"
+        stub = StubProcess(label, lambda msg: None)
+        s = self.settings
+        await stub.start(self.environments.python(ctx.config, ctx.model_dir), s.shm_size,
+                         s.shm_growth, s.prefix)
+        try:
+            reply = await stub.call({"op": "autocomplete", "model_path": str(path),
+                                     "config": cfgmod.to_json_dict(ctx.config)}, s.stub_timeout)
+        finally:
+            await stub.stop(s.stub_timeout, finalize=False)
+        if reply["op"] != "config":
+            raise TritonError(ErrorCode.INVALID_ARG,
+                              f"{label}: auto_complete_config failed: {reply['message']}")
+        ctx.config.CopyFrom(cfgmod.parse_model_config_json(reply["config"], label))
+
+    def load_model(self, ctx: ModelContext) -> Model:
+        return PythonModel(ctx, self)
+
+    # -- BLS and model control from a stub ---------------------------------------------------
+    async def serve_call(self, instance: PythonInstance, msg: dict[str, Any]) -> None:
+        server = instance.ctx.model.server
+        reply: dict[str, Any] = {"op": "reply", "call": msg["call"]}
+        try:
+            if server is None:
+                raise TritonError(ErrorCode.UNAVAILABLE, "this model runs outside a server")
+            if msg["op"] == "bls":
+                reply["responses"], reply["release"] = await self._bls(instance, server, msg)
+            else:
+                reply["result"] = await self._control(server, msg)
+        except TritonError as exc:
+            reply["error"] = (exc.code.value, exc.message)
+            reply.setdefault("responses", [{"error": (exc.code.value, exc.message)}])
+        if instance.stub is not None and instance.stub.dead is None:
+            instance.stub.send(reply)
+
+    async def _bls(self, instance: PythonInstance, server: Any,
+                   msg: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int]]:
+        stub = instance.stub
+        assert stub is not None and stub.outputs is not None
+        stub.outputs.ensure(msg["out_size"])
+        view = stub.outputs.view
+        inputs = {}
+        release = []
+        for name, datatype, shape, offset, nbytes in msg["inputs"]:
+            inputs[name] = Tensor.from_buffer(name, datatype, tuple(shape),
+                                              bytes(view[offset : offset + nbytes]))
+            if nbytes:
+                release.append(offset)
+        request = InferenceRequest(msg["model_name"], inputs, model_version=int(msg["model_version"]),
+                                   id=msg["id"], requested_outputs=msg["requested"] or None,
+                                   parameters=msg["parameters"],
+                                   correlation_id=msg["correlation_id"], flags=msg["flags"],
+                                   timeout_us=msg["timeout"])
+        try:
+            if msg["decoupled"]:
+                responses = [r async for r in server.infer_stream(request)]
+            else:
+                responses = [await server.infer(request)]
+        except TritonError as exc:
+            return [{"error": (exc.code.value, exc.message)}], release
+        return [_encode_inline(r) for r in responses if r.outputs or r.error or not r.final], release
+
+    async def _control(self, server: Any, msg: dict[str, Any]) -> Any:
+        action, name = msg["action"], msg["model_name"]
+        if action == "load":
+            await server.load_model(name, msg.get("config") or None, msg.get("files") or None)
+        elif action == "unload":
+            await server.unload_model(name, msg.get("unload_dependents", False))
+        else:
+            version = int(msg.get("version") or -1)
+            return server.model_ready(name, version)
+        return None
+
+
+def _encode_inline(response: InferenceResponse) -> dict[str, Any]:
+    body: dict[str, Any] = {"outputs": [(t.name, t.datatype, t.shape, bytes(t.to_wire()))
+                                        for t in response.outputs]}
+    if response.error is not None:
+        body["error"] = (response.error.code.value, response.error.message)
+    if response.parameters:
+        body["parameters"] = response.parameters
+    return body
+
+
+@hookimpl
+def tritoncore_register_backends(register: Callable[[type[Backend]], None]) -> None:
+    register(PythonBackend)

@@ -1,0 +1,63 @@
+"""Framing of control messages on a stream socket: 4-byte length, then a pickled dict.
+
+Messages are small (descriptors of tensors in the arenas, never tensor data except inline
+BLS results); pickle protocol 5 is fast and understood by every supported Python.
+"""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import struct
+import threading
+from typing import Any
+
+HEADER = struct.Struct("<I")
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    body = pickle.dumps(message, protocol=5)
+    return HEADER.pack(len(body)) + body
+
+
+class Decoder:
+    """Feeds bytes in, yields whole messages out."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        self.buffer += data
+        out = []
+        while len(self.buffer) >= HEADER.size:
+            (size,) = HEADER.unpack_from(self.buffer)
+            end = HEADER.size + size
+            if len(self.buffer) < end:
+                break
+            out.append(pickle.loads(memoryview(self.buffer)[HEADER.size : end]))
+            del self.buffer[:end]
+        return out
+
+
+class BlockingChannel:
+    """The stub's end: thread-safe sends, blocking receives."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.lock = threading.Lock()
+        self.decoder = Decoder()
+        self.pending: list[dict[str, Any]] = []
+
+    def send(self, message: dict[str, Any]) -> None:
+        data = encode(message)
+        with self.lock:
+            self.sock.sendall(data)
+
+    def recv(self) -> dict[str, Any] | None:
+        """The next message, or None when the server closed the channel."""
+        while not self.pending:
+            data = self.sock.recv(1 << 16)
+            if not data:
+                return None
+            self.pending.extend(self.decoder.feed(data))
+        return self.pending.pop(0)

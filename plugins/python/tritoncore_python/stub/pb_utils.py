@@ -1,0 +1,466 @@
+"""``triton_python_backend_utils``: the API Triton's model.py files import as ``pb_utils``.
+
+Same names and behaviour as Triton's python backend; the stub process wires the parts that
+need the server (response senders, BLS, model control, logging) through ``_RUNTIME``.
+Type tables come from tritoncore.dtypes (importable without the rest of tritoncore).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any, Iterator
+
+import numpy as np
+
+from tritoncore import dtypes
+from tritoncore.tensor import deserialize_bytes
+
+TRITONSERVER_RESPONSE_COMPLETE_FINAL = 1
+TRITONSERVER_REQUEST_RELEASE_ALL = 1
+TRITONSERVER_REQUEST_RELEASE_RESCHEDULE = 2
+TRITONSERVER_REQUEST_FLAG_SEQUENCE_START = 1
+TRITONSERVER_REQUEST_FLAG_SEQUENCE_END = 2
+TRITONSERVER_MEMORY_CPU = 0
+TRITONSERVER_MEMORY_GPU = 2
+
+# TYPE_BOOL = 1 ... TYPE_STRING = 13, TYPE_BF16 = 14, from the one dtype table.
+for _t in dtypes.TABLE:
+    globals()[_t.config_name] = _t.code
+TRITON_STRING_TO_NUMPY = {t.config_name: (np.object_ if t.is_bytes else t.numpy.type)
+                          for t in dtypes.TABLE}
+
+#: Set by the stub: an object with send_response, bls, model_control, log, cancelled.
+_RUNTIME: Any = None
+
+
+class TritonError(Exception):
+    """An error a model returns in a response (or raises); codes as Triton's."""
+
+    UNKNOWN = 0
+    INTERNAL = 1
+    NOT_FOUND = 2
+    INVALID_ARG = 3
+    UNAVAILABLE = 4
+    UNSUPPORTED = 5
+    ALREADY_EXISTS = 6
+    CANCELLED = 7
+
+    def __init__(self, message: str, code: int = INTERNAL) -> None:
+        super().__init__(message)
+        self._message = message
+        self._code = code
+
+    def message(self) -> str:
+        return self._message
+
+    def code(self) -> int:
+        return self._code
+
+
+class TritonModelException(Exception):
+    """What ``exec()`` raises when a BLS request fails."""
+
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class PreferredMemory:
+    """Where a BLS caller would like outputs (accepted; outputs are on the CPU here)."""
+
+    def __init__(self, preferred_memory_type: int = TRITONSERVER_MEMORY_CPU,
+                 preferred_device_id: int = 0) -> None:
+        self.preferred_memory_type = preferred_memory_type
+        self.preferred_device_id = preferred_device_id
+
+
+class Tensor:
+    """A named tensor backed by a numpy array (CPU) or a DLPack object (GPU)."""
+
+    def __init__(self, name: str, array: Any, datatype: str | None = None) -> None:
+        self._name = name
+        if isinstance(array, np.ndarray) or not hasattr(array, "__dlpack__"):
+            array = np.asarray(array)
+            self._dt = dtypes.by_name(datatype) if datatype else dtypes.from_numpy(array.dtype)
+            if self._dt.is_bytes and array.dtype != np.object_:
+                array = array.astype(np.object_)
+        else:
+            self._dt = None
+        self._data = array
+
+    @classmethod
+    def from_dlpack(cls, name: str, capsule: Any) -> Tensor:
+        """Wrap a DLPack tensor (torch, cupy, ...): CPU ones become numpy views."""
+        device = capsule.__dlpack_device__()[0] if hasattr(capsule, "__dlpack_device__") else 1
+        if device == 1:  # kDLCPU
+            return cls(name, np.from_dlpack(capsule))
+        tensor = cls(name, capsule)
+        return tensor
+
+    def name(self) -> str:
+        return self._name
+
+    def as_numpy(self) -> np.ndarray:
+        if not self.is_cpu():
+            raise TritonError(f"tensor '{self._name}' is in GPU memory; use to_dlpack()")
+        return self._data  # type: ignore[no-any-return]
+
+    def shape(self) -> list[int]:
+        return [int(d) for d in self._data.shape]
+
+    def triton_dtype(self) -> int:
+        if self._dt is None:  # a GPU tensor: torch.float32 / cupy float32 -> float32
+            return dtypes.from_numpy(np.dtype(str(self._data.dtype).split(".")[-1])).code
+        return self._dt.code
+
+    @property
+    def datatype(self) -> str:
+        """The wire name (``FP32``); tritoncore addition."""
+        return dtypes.by_code(self.triton_dtype()).name
+
+    def is_cpu(self) -> bool:
+        return isinstance(self._data, np.ndarray)
+
+    def to_dlpack(self) -> Any:
+        if self.is_cpu():
+            if self._data.dtype == np.object_:
+                raise TritonError(f"tensor '{self._name}' is BYTES, which DLPack cannot carry")
+            return self._data.__dlpack__()
+        return self._data.__dlpack__()
+
+    def __repr__(self) -> str:
+        return f"Tensor({self._name!r}, shape={self.shape()})"
+
+
+class InferenceResponse:
+    """What ``execute`` returns per request (or sends through a response sender)."""
+
+    def __init__(self, output_tensors: list[Tensor] | None = None,
+                 error: TritonError | str | None = None,
+                 parameters: dict[str, Any] | str | None = None) -> None:
+        self._outputs = list(output_tensors or [])
+        if isinstance(error, str):
+            error = TritonError(error)
+        self._error = error
+        if isinstance(parameters, str):
+            parameters = json.loads(parameters)
+        self._parameters = dict(parameters or {})
+
+    def output_tensors(self) -> list[Tensor]:
+        return self._outputs
+
+    def has_error(self) -> bool:
+        return self._error is not None
+
+    def error(self) -> TritonError | None:
+        return self._error
+
+    def parameters(self) -> str:
+        return json.dumps(self._parameters, separators=(",", ":"))
+
+
+class InferenceResponseSender:
+    """Sends a decoupled request's responses; the last carries COMPLETE_FINAL."""
+
+    def __init__(self, rid: int) -> None:
+        self._rid = rid
+        self._closed = False
+
+    def send(self, response: InferenceResponse | None = None, flags: int = 0) -> None:
+        if self._closed:
+            raise TritonError("Unable to send response. Response sender has been closed.")
+        if response is None and flags != TRITONSERVER_RESPONSE_COMPLETE_FINAL:
+            raise TritonError("send() needs a response unless flags is "
+                              "TRITONSERVER_RESPONSE_COMPLETE_FINAL", TritonError.INVALID_ARG)
+        if flags & TRITONSERVER_RESPONSE_COMPLETE_FINAL:
+            self._closed = True
+        _RUNTIME.send_response(self._rid, response, flags)
+
+    def is_cancelled(self) -> bool:
+        return bool(_RUNTIME.cancelled(self._rid))
+
+
+class InferenceRequest:
+    """A request ``execute`` receives, or (constructed by a model) a BLS request."""
+
+    def __init__(self, model_name: str = "", inputs: list[Tensor] | None = None,
+                 requested_output_names: list[str] | None = None, model_version: int = -1,
+                 correlation_id: int | str = 0, request_id: str = "", flags: int = 0,
+                 timeout: int = 0, preferred_memory: PreferredMemory | None = None,
+                 trace: Any = None, parameters: dict[str, Any] | str | None = None,
+                 **_: Any) -> None:
+        self._model_name = model_name
+        self._inputs = list(inputs or [])
+        self._requested = list(requested_output_names or [])
+        self._model_version = model_version
+        self._correlation_id = correlation_id
+        self._request_id = request_id
+        self._flags = flags
+        self._timeout = timeout
+        if isinstance(parameters, str):
+            parameters = json.loads(parameters) if parameters else {}
+        self._parameters = dict(parameters or {})
+        self._rid: int | None = None
+        self._sender: InferenceResponseSender | None = None
+        self._release_flags = TRITONSERVER_REQUEST_RELEASE_ALL
+
+    # -- what execute() reads ------------------------------------------------------------
+    def inputs(self) -> list[Tensor]:
+        return self._inputs
+
+    def request_id(self) -> str:
+        return self._request_id
+
+    def correlation_id(self) -> int | str:
+        return self._correlation_id
+
+    def flags(self) -> int:
+        return self._flags
+
+    def set_flags(self, flags: int) -> None:
+        self._flags = flags
+
+    def timeout(self) -> int:
+        return self._timeout
+
+    def parameters(self) -> str:
+        return json.dumps(self._parameters, separators=(",", ":"))
+
+    def requested_output_names(self) -> set[str]:
+        return set(self._requested)
+
+    def model_name(self) -> str:
+        return self._model_name
+
+    def trace(self) -> None:
+        return None
+
+    def set_release_flags(self, flags: int) -> None:
+        if flags & TRITONSERVER_REQUEST_RELEASE_RESCHEDULE:
+            raise TritonError("request rescheduling is not supported by tritoncore",
+                              TritonError.UNSUPPORTED)
+        self._release_flags = flags
+
+    def get_response_sender(self) -> InferenceResponseSender:
+        if self._rid is None:
+            raise TritonError("only requests given to execute() have a response sender")
+        if self._sender is None:
+            self._sender = InferenceResponseSender(self._rid)
+        return self._sender
+
+    def is_cancelled(self) -> bool:
+        return self._rid is not None and bool(_RUNTIME.cancelled(self._rid))
+
+    # -- BLS ------------------------------------------------------------------------------
+    def exec(self, decoupled: bool = False) -> Any:
+        """Run this request on another model; a response, or an iterator when decoupled."""
+        result = _RUNTIME.bls(self, decoupled)
+        return _iterate(result) if decoupled else result
+
+    async def async_exec(self, decoupled: bool = False) -> Any:
+        result = await _RUNTIME.bls_async(self, decoupled)
+        return _iterate(result) if decoupled else result
+
+
+def _iterate(responses: list[InferenceResponse]) -> Iterator[InferenceResponse]:
+    yield from responses
+
+
+class Logger:
+    """Log lines that reach the server's log."""
+
+    @staticmethod
+    def log(message: str, level: int = 0) -> None:
+        _RUNTIME.log(["INFO", "WARNING", "ERROR", "VERBOSE"][level], str(message))
+
+    @staticmethod
+    def log_info(message: str) -> None:
+        _RUNTIME.log("INFO", str(message))
+
+    @staticmethod
+    def log_warn(message: str) -> None:
+        _RUNTIME.log("WARNING", str(message))
+
+    @staticmethod
+    def log_error(message: str) -> None:
+        _RUNTIME.log("ERROR", str(message))
+
+    @staticmethod
+    def log_verbose(message: str) -> None:
+        _RUNTIME.log("VERBOSE", str(message))
+
+
+class ModelConfig:
+    """What ``auto_complete_config`` receives and returns."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = config
+
+    def as_dict(self) -> dict[str, Any]:
+        return self._config
+
+    def set_max_batch_size(self, max_batch_size: int) -> None:
+        current = int(self._config.get("max_batch_size", 0) or 0)
+        if current and current != max_batch_size:
+            raise ValueError(
+                f"configuration specified max_batch_size {current}, but in auto-complete-config "
+                f"function for model '{self._config.get('name')}' specified max_batch_size "
+                f"{max_batch_size}")
+        self._config["max_batch_size"] = max_batch_size
+
+    def set_dynamic_batching(self) -> None:
+        if self._config.get("sequence_batching"):
+            raise ValueError("configuration specified sequence_batching; cannot set "
+                             "dynamic_batching too")
+        self._config.setdefault("dynamic_batching", {})
+
+    def add_input(self, input: dict[str, Any]) -> None:  # noqa: A002 - Triton's name
+        self._add("input", input)
+
+    def add_output(self, output: dict[str, Any]) -> None:
+        self._add("output", output)
+
+    def set_model_transaction_policy(self, policy: dict[str, Any]) -> None:
+        current = self._config.get("model_transaction_policy") or {}
+        if "decoupled" in current and "decoupled" in policy and \
+                bool(current["decoupled"]) != bool(policy["decoupled"]):
+            raise ValueError("model_transaction_policy.decoupled in the configuration disagrees "
+                             "with the one set in auto_complete_config")
+        self._config["model_transaction_policy"] = {**current, **policy}
+
+    def _add(self, kind: str, spec: dict[str, Any]) -> None:
+        for key in ("name", "data_type", "dims"):
+            if key in ("name", "dims") and key not in spec:
+                raise ValueError(f"{kind} in auto_complete_config must have '{key}': {spec}")
+        if not isinstance(spec.get("dims"), (list, tuple)):
+            raise ValueError(f"{kind} '{spec['name']}': 'dims' must be a list")
+        existing = self._config.setdefault(kind, [])
+        for item in existing:
+            if item.get("name") == spec["name"]:
+                if "data_type" in spec and item.get("data_type") not in (None, spec["data_type"]):
+                    raise ValueError(
+                        f"{kind} '{spec['name']}' has data_type {item.get('data_type')} in the "
+                        f"configuration but {spec['data_type']} in auto_complete_config")
+                if list(item.get("dims") or []) not in ([], list(spec["dims"])):
+                    raise ValueError(
+                        f"{kind} '{spec['name']}' has dims {item.get('dims')} in the "
+                        f"configuration but {list(spec['dims'])} in auto_complete_config")
+                item.update({k: v for k, v in spec.items() if k not in item or not item[k]})
+                return
+        existing.append(dict(spec))
+
+
+# -- helpers with Triton's names ------------------------------------------------------------
+
+def get_input_tensor_by_name(request: InferenceRequest, name: str) -> Tensor | None:
+    return next((t for t in request.inputs() if t.name() == name), None)
+
+
+def get_output_tensor_by_name(response: InferenceResponse, name: str) -> Tensor | None:
+    return next((t for t in response.output_tensors() if t.name() == name), None)
+
+
+def get_input_config_by_name(model_config: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((i for i in model_config.get("input", []) if i.get("name") == name), None)
+
+
+def get_output_config_by_name(model_config: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((o for o in model_config.get("output", []) if o.get("name") == name), None)
+
+
+def using_decoupled_model_transaction_policy(model_config: dict[str, Any]) -> bool:
+    return bool((model_config.get("model_transaction_policy") or {}).get("decoupled", False))
+
+
+def triton_string_to_numpy(triton_type_string: str) -> Any:
+    return TRITON_STRING_TO_NUMPY[triton_type_string]
+
+
+def numpy_to_triton_type(data_type: Any) -> int | None:
+    try:
+        return dtypes.from_numpy(np.dtype(data_type)).code
+    except Exception:  # noqa: BLE001 - Triton answers None for unknown types
+        return None
+
+
+def triton_to_numpy_type(data_type: int) -> Any:
+    dt = dtypes.by_code(data_type)
+    return np.object_ if dt.is_bytes else dt.numpy.type
+
+
+def serialize_byte_tensor(input_tensor: np.ndarray) -> np.ndarray | None:
+    """Length-prefixed BYTES serialization (as one bytes scalar), as Triton's."""
+    if input_tensor.size == 0:
+        return None
+    parts = []
+    for item in input_tensor.reshape(-1, order="C"):
+        data = item if isinstance(item, bytes) else str(item).encode("utf-8")
+        parts.append(struct.pack("<I", len(data)) + data)
+    return np.bytes_(b"".join(parts))
+
+
+def deserialize_bytes_tensor(encoded_tensor: bytes) -> np.ndarray:
+    """Inverse of serialize_byte_tensor: an object array of bytes."""
+    data = bytes(encoded_tensor)
+    count = 0
+    pos = 0
+    while pos + 4 <= len(data):
+        pos += 4 + struct.unpack_from("<I", data, pos)[0]
+        count += 1
+    return deserialize_bytes(data, count)
+
+
+def get_model_dir() -> str:
+    return str(_RUNTIME.model_dir)
+
+
+def load_model(model_name: str, config: str = "", files: dict[str, bytes] | None = None) -> None:
+    _RUNTIME.model_control("load", model_name, config=config, files=files or {})
+
+
+def unload_model(model_name: str, unload_dependents: bool = False) -> None:
+    _RUNTIME.model_control("unload", model_name, unload_dependents=unload_dependents)
+
+
+def is_model_ready(model_name: str, model_version: str = "") -> bool:
+    return bool(_RUNTIME.model_control("ready", model_name, version=model_version))
+
+
+class Metric:
+    """One labelled metric of a MetricFamily."""
+
+    def __init__(self, family: MetricFamily, labels: dict[str, str]) -> None:
+        self._family = family
+        self._labels = dict(labels)
+        self._value = 0.0
+
+    def increment(self, value: float) -> None:
+        if self._family._kind == MetricFamily.COUNTER and value < 0:
+            raise TritonError("a counter can only increase", TritonError.INVALID_ARG)
+        self._value += value
+        _RUNTIME.metric(self._family, self._labels, self._value)
+
+    def set(self, value: float) -> None:
+        if self._family._kind == MetricFamily.COUNTER:
+            raise TritonError("set() is for gauges; counters only increment",
+                              TritonError.INVALID_ARG)
+        self._value = value
+        _RUNTIME.metric(self._family, self._labels, self._value)
+
+    def value(self) -> float:
+        return self._value
+
+
+class MetricFamily:
+    """A custom metric family (COUNTER or GAUGE) shown on the metrics endpoint."""
+
+    COUNTER = 0
+    GAUGE = 1
+
+    def __init__(self, name: str, description: str, kind: int) -> None:
+        self._name = name
+        self._description = description
+        self._kind = kind
+
+    def Metric(self, labels: dict[str, str] | None = None) -> Metric:  # noqa: N802 - Triton's name
+        return Metric(self, labels or {})

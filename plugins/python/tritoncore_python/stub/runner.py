@@ -1,0 +1,288 @@
+"""The stub's loop: messages in, model calls, responses out."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import itertools
+import os
+import queue
+import socket
+import sys
+import threading
+import traceback
+from typing import Any
+
+from tritoncore_python.stub import pb_utils as pb
+from tritoncore_python.stub.arena import Allocator, Arena, ArenaFull
+from tritoncore_python.stub.channel import BlockingChannel
+from tritoncore_python.stub.wire import from_bytes, host_array, to_bytes
+
+# pb_utils is importable under Triton's module name inside the stub.
+sys.modules.setdefault("triton_python_backend_utils", pb)
+
+
+def error_tuple(exc: BaseException) -> tuple[int, str]:
+    """(code, message) of anything a model raised or returned."""
+    if isinstance(exc, pb.TritonError):
+        return exc.code(), exc.message()
+    return pb.TritonError.INTERNAL, f"{type(exc).__name__}: {exc}"
+
+
+class Runtime:
+    """What pb_utils reaches the server through (``pb_utils._RUNTIME``)."""
+
+    def __init__(self, channel: BlockingChannel, inputs: Arena, outputs: Allocator) -> None:
+        self.channel = channel
+        self.inputs = inputs
+        self.outputs = outputs
+        self.out_lock = threading.Lock()
+        self.model_dir = ""
+        self.cancelled_ids: set[int] = set()
+        self._calls = itertools.count(1)
+        self._waiting: dict[int, Any] = {}  # call id -> [Event, result] or asyncio.Future
+        self.loop = asyncio.new_event_loop()
+
+    # -- tensors -----------------------------------------------------------------------------
+    def write_tensors(self, tensors: list[pb.Tensor]) -> list[tuple[Any, ...]]:
+        out = []
+        with self.out_lock:
+            for t in tensors:
+                datatype = t.datatype
+                data = to_bytes(host_array(t._data), datatype)
+                offset, nbytes = self.outputs.write(data)
+                out.append((t.name(), datatype, tuple(t.shape()), offset, nbytes))
+        return out
+
+    def read_tensors(self, descriptors: list[tuple[Any, ...]]) -> list[pb.Tensor]:
+        view = self.inputs.view
+        return [pb.Tensor(name, from_bytes(view[off : off + n], dt, tuple(shape)), dt)
+                for name, dt, shape, off, n in descriptors]
+
+    def free(self, offsets: list[int]) -> None:
+        with self.out_lock:
+            for offset in offsets:
+                self.outputs.free(offset)
+
+    def encode_response(self, response: Any) -> dict[str, Any]:
+        if not isinstance(response, pb.InferenceResponse):
+            return {"error": (pb.TritonError.INTERNAL,
+                              f"expected an InferenceResponse, got {type(response).__name__}")}
+        try:
+            encoded: dict[str, Any] = {"outputs": self.write_tensors(response.output_tensors())}
+        except ArenaFull as exc:
+            return {"error": (pb.TritonError.UNAVAILABLE, str(exc))}
+        except Exception as exc:  # noqa: BLE001 - a bad output becomes this response's error
+            return {"error": error_tuple(exc)}
+        if response.has_error():
+            encoded["error"] = error_tuple(response.error())  # type: ignore[arg-type]
+        if response._parameters:
+            encoded["parameters"] = response._parameters
+        return encoded
+
+    # -- what pb_utils calls -----------------------------------------------------------------
+    def send_response(self, rid: int, response: Any, flags: int) -> None:
+        body = self.encode_response(response) if response is not None else None
+        self.channel.send({"op": "response", "rid": rid, "response": body, "flags": flags,
+                           "out_size": self.outputs.arena.size})
+
+    def cancelled(self, rid: int) -> bool:
+        return rid in self.cancelled_ids
+
+    def log(self, level: str, message: str) -> None:
+        self.channel.send({"op": "log", "level": level, "message": message})
+
+    def metric(self, family: Any, labels: dict[str, str], value: float) -> None:
+        self.channel.send({"op": "metric", "family": family._name,
+                           "description": family._description, "kind": family._kind,
+                           "labels": labels, "value": value})
+
+    def _call(self, message: dict[str, Any]) -> Any:
+        call = next(self._calls)
+        slot: list[Any] = [threading.Event(), None]
+        self._waiting[call] = slot
+        self.channel.send({**message, "call": call, "out_size": self.outputs.arena.size})
+        slot[0].wait()
+        return slot[1]
+
+    async def _call_async(self, message: dict[str, Any]) -> Any:
+        call = next(self._calls)
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[call] = future
+        self.channel.send({**message, "call": call, "out_size": self.outputs.arena.size})
+        return await future
+
+    def resolve(self, message: dict[str, Any]) -> None:
+        """A reply to a BLS or model-control call arrived (reader thread)."""
+        self.free(message.get("release", []))
+        slot = self._waiting.pop(message["call"])
+        if isinstance(slot, list):
+            slot[1] = message
+            slot[0].set()
+        else:
+            slot.get_loop().call_soon_threadsafe(slot.set_result, message)
+
+    def _bls_message(self, request: pb.InferenceRequest, decoupled: bool) -> dict[str, Any]:
+        return {"op": "bls", "decoupled": decoupled, "model_name": request._model_name,
+                "model_version": request._model_version, "id": request._request_id,
+                "correlation_id": request._correlation_id, "flags": request._flags,
+                "timeout": request._timeout, "parameters": request._parameters,
+                "requested": request._requested, "inputs": self.write_tensors(request._inputs)}
+
+    def _bls_result(self, reply: dict[str, Any], decoupled: bool) -> Any:
+        responses = []
+        for body in reply["responses"]:
+            outputs = [pb.Tensor(n, from_bytes(data, dt, tuple(shape)), dt)
+                       for n, dt, shape, data in body.get("outputs", [])]
+            error = body.get("error")
+            responses.append(pb.InferenceResponse(
+                outputs, pb.TritonError(error[1], error[0]) if error else None,
+                body.get("parameters")))
+        if decoupled:
+            return responses
+        return responses[0] if responses else pb.InferenceResponse(
+            error=pb.TritonError("the BLS request got no response"))
+
+    def bls(self, request: pb.InferenceRequest, decoupled: bool) -> Any:
+        return self._bls_result(self._call(self._bls_message(request, decoupled)), decoupled)
+
+    async def bls_async(self, request: pb.InferenceRequest, decoupled: bool) -> Any:
+        reply = await self._call_async(self._bls_message(request, decoupled))
+        return self._bls_result(reply, decoupled)
+
+    def model_control(self, action: str, name: str, **kw: Any) -> Any:
+        reply = self._call({"op": "control", "action": action, "model_name": name, **kw})
+        if reply.get("error"):
+            code, message = reply["error"]
+            raise pb.TritonModelException(message)
+        return reply.get("result")
+
+
+class Stub:
+    """One model instance in this process."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.model: Any = None
+
+    def load_module(self, path: str) -> Any:
+        directory = os.path.dirname(path)
+        if directory not in sys.path:
+            sys.path.append(directory)
+        spec = importlib.util.spec_from_file_location("model", path)
+        if spec is None or spec.loader is None:
+            raise pb.TritonError(f"cannot import {path}", pb.TritonError.INVALID_ARG)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not hasattr(module, "TritonPythonModel"):
+            raise pb.TritonError(f"{path} defines no class TritonPythonModel",
+                                 pb.TritonError.INVALID_ARG)
+        return module
+
+    def run_maybe_async(self, result: Any) -> Any:
+        if inspect.isawaitable(result):
+            return self.rt.loop.run_until_complete(result)
+        return result
+
+    def autocomplete(self, msg: dict[str, Any]) -> dict[str, Any]:
+        cls = self.load_module(msg["model_path"]).TritonPythonModel
+        config = pb.ModelConfig(msg["config"])
+        if hasattr(cls, "auto_complete_config"):
+            returned = cls.auto_complete_config(config)
+            if not isinstance(returned, pb.ModelConfig):
+                raise pb.TritonError("auto_complete_config must return the ModelConfig object "
+                                     "it was given", pb.TritonError.INVALID_ARG)
+            config = returned
+        return {"op": "config", "config": config.as_dict()}
+
+    def initialize(self, msg: dict[str, Any]) -> dict[str, Any]:
+        self.rt.model_dir = msg["args"]["model_repository"]
+        self.model = self.load_module(msg["model_path"]).TritonPythonModel()
+        if hasattr(self.model, "initialize"):
+            self.run_maybe_async(self.model.initialize(msg["args"]))
+        return {"op": "ready"}
+
+    def execute(self, msg: dict[str, Any]) -> dict[str, Any]:
+        self.rt.inputs.ensure(msg["in_size"])
+        requests = []
+        for d in msg["requests"]:
+            request = pb.InferenceRequest(
+                msg["model_name"], self.rt.read_tensors(d["inputs"]), d["requested"],
+                correlation_id=d["correlation_id"], request_id=d["id"], flags=d["flags"],
+                timeout=d["timeout"], parameters=d["parameters"])
+            request._rid = d["rid"]
+            requests.append(request)
+        reply: dict[str, Any] = {"op": "executed", "id": msg["id"]}
+        try:
+            result = self.run_maybe_async(self.model.execute(requests))
+        except BaseException as exc:  # noqa: BLE001 - reported to every request of the batch
+            reply["error"] = error_tuple(exc)
+            return reply
+        if result is not None:
+            if not isinstance(result, (list, tuple)):
+                reply["error"] = (pb.TritonError.INTERNAL,
+                                  f"execute must return a list of InferenceResponse, one per "
+                                  f"request, got {type(result).__name__}")
+            elif len(result) != len(requests):
+                reply["error"] = (pb.TritonError.INTERNAL,
+                                  f"execute returned {len(result)} response(s) for "
+                                  f"{len(requests)} request(s); it must return one "
+                                  "InferenceResponse per request")
+            else:
+                reply["responses"] = [self.rt.encode_response(r) for r in result]
+        reply["out_size"] = self.rt.outputs.arena.size
+        return reply
+
+    def finalize(self) -> dict[str, Any]:
+        if self.model is not None and hasattr(self.model, "finalize"):
+            self.run_maybe_async(self.model.finalize())
+        return {"op": "finalized"}
+
+
+def main(fds: list[int]) -> None:
+    sock_fd, in_fd, out_fd, growth = fds
+    channel = BlockingChannel(socket.socket(fileno=sock_fd))
+    runtime = Runtime(channel, Arena(in_fd), Allocator(Arena(out_fd), growth))
+    pb._RUNTIME = runtime
+    stub = Stub(runtime)
+    work: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def read() -> None:
+        while True:
+            msg = channel.recv()
+            if msg is None:
+                work.put(None)
+                return
+            op = msg["op"]
+            if op == "reply":
+                runtime.resolve(msg)
+            elif op == "release":
+                runtime.free(msg["offsets"])
+            elif op == "cancel":
+                runtime.cancelled_ids.add(msg["rid"])
+            else:
+                runtime.free(msg.pop("release", []))
+                work.put(msg)
+
+    threading.Thread(target=read, name="stub-reader", daemon=True).start()
+    handlers = {"autocomplete": stub.autocomplete, "init": stub.initialize,
+                "execute": stub.execute, "finalize": lambda _: stub.finalize()}
+    while True:
+        msg = work.get()
+        if msg is None:
+            break
+        op = msg["op"]
+        try:
+            reply = handlers[op](msg)
+        except BaseException as exc:  # noqa: BLE001 - reported to the server
+            code, message = error_tuple(exc)
+            reply = {"op": "error", "code": code, "message": message,
+                     "traceback": traceback.format_exc()}
+        channel.send(reply)
+        if op in ("finalize", "autocomplete"):
+            break
+    sys.stdout.flush()
+    os._exit(0)
+
+
