@@ -40,6 +40,9 @@ class Tensor:
     memory: MemoryKind = MemoryKind.CPU
     device_id: int = 0
     parameters: dict[str, Any] = field(default_factory=dict)
+    #: (POSIX shm key, byte offset) when ``data`` views a client-registered system shm
+    #: region, so a backend in another process can map the same bytes instead of copying.
+    shm_origin: tuple[str, int] | None = None
 
     @classmethod
     def from_numpy(cls, name: str, array: np.ndarray, datatype: str | None = None) -> Tensor:

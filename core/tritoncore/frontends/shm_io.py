@@ -58,7 +58,9 @@ def input_from_shm(server: Server, name: str, datatype: str, shape: tuple[int, .
             "supported yet (GPU data path)"
         )
     view = server.system_shm.view(ref.region, ref.offset, ref.byte_size)
-    return Tensor.from_buffer(name, datatype, shape, view)
+    tensor = Tensor.from_buffer(name, datatype, shape, view)
+    tensor.shm_origin = server.system_shm.origin(ref.region, ref.offset)
+    return tensor
 
 
 def output_to_shm(server: Server, tensor: Tensor, ref: ShmRef) -> int:

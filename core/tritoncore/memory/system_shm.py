@@ -115,6 +115,12 @@ class SystemSharedMemory:
                 return [self._regions[name].status()]
             return [r.status() for r in self._regions.values()]
 
+    def origin(self, name: str, offset: int) -> tuple[str, int]:
+        """(shm key, offset within the shm object) of ``offset`` in region ``name``."""
+        with self._lock:
+            region = self._regions[name]
+        return region.key, region.offset + offset
+
     def view(self, name: str, offset: int, byte_size: int) -> memoryview:
         """``byte_size`` bytes at ``offset`` within region ``name`` (bounds-checked)."""
         with self._lock:

@@ -298,3 +298,32 @@ def test_execution_env_path(repo: Path, tmp_path: Path) -> None:
             assert str(bare) in row["reason"]
 
     run(go())
+
+
+def test_inputs_in_client_shm_reach_the_stub_without_a_copy(repo: Path) -> None:
+    from tritoncore.frontends.shm_io import ShmRef, input_from_shm
+
+    key = f"/tc_test_{os.getpid()}"
+    fd = os.open(f"/dev/shm{key}", os.O_CREAT | os.O_RDWR, 0o600)
+    os.ftruncate(fd, 64)
+    os.pwrite(fd, np.array([1, 2, 3, 4, 10, 20, 30, 40], np.float32).tobytes(), 16)
+    os.close(fd)
+
+    async def go() -> None:
+        async with serve(repo, "add_sub", allow_client_shm=True) as server:
+            server.system_shm.register("r", key, 16, 48)
+            a = input_from_shm(server, "INPUT0", "FP32", (4,), ShmRef("r", 0, 16))
+            b = input_from_shm(server, "INPUT1", "FP32", (4,), ShmRef("r", 16, 16))
+            r = await server.infer(InferenceRequest("add_sub", {"INPUT0": a, "INPUT1": b}))
+            assert out(r, "OUTPUT0").tolist() == [11, 22, 33, 44]
+            instance = server.model("add_sub").runners[0].instance
+            assert instance.copied_in == 0
+            r = await server.infer(req("add_sub", INPUT0=np.ones(4, np.float32),
+                                       INPUT1=np.ones(4, np.float32)))
+            assert instance.copied_in == 32
+            server.system_shm.unregister("r")
+
+    try:
+        run(go())
+    finally:
+        os.unlink(f"/dev/shm{key}")

@@ -114,6 +114,7 @@ class PythonInstance(ModelInstance):
         self.release: list[int] = []  # output arena offsets the stub may reuse
         self.restarting: asyncio.Task[None] | None = None
         self.failed: TritonError | None = None
+        self.copied_in = 0  # input bytes copied into the arena (client shm inputs are not)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -192,9 +193,14 @@ class PythonInstance(ModelInstance):
                 offsets = self.inputs_of.setdefault(rid, [])
                 inputs = []
                 for t in request.inputs.values():
+                    if t.shm_origin is not None and t.datatype != "BYTES":
+                        key, offset = t.shm_origin  # the stub maps the client's region itself
+                        inputs.append((t.name, t.datatype, t.shape, offset, t.byte_size, key))
+                        continue
                     offset, nbytes = stub.inputs.write(t.to_wire())
+                    self.copied_in += nbytes
                     offsets.append(offset)
-                    inputs.append((t.name, t.datatype, t.shape, offset, nbytes))
+                    inputs.append((t.name, t.datatype, t.shape, offset, nbytes, None))
                 batch.append({"rid": rid, "id": request.id, "inputs": inputs,
                               "requested": list(request.requested_outputs or ()),
                               "correlation_id": request.correlation_id, "flags": request.flags,

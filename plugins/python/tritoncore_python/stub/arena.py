@@ -128,3 +128,26 @@ class Allocator:
         offset = self.alloc(src.nbytes)
         self.arena.view[offset : offset + src.nbytes] = src
         return offset, src.nbytes
+
+
+class ClientRegions:
+    """Client-registered system shm objects, mapped on first use (copy-on-write, so a model
+    that writes into an input never changes the client's data)."""
+
+    LIMIT = 64  # mappings kept; the oldest is dropped beyond this
+
+    def __init__(self) -> None:
+        self.maps: dict[str, tuple[mmap.mmap, memoryview]] = {}
+
+    def view(self, key: str, offset: int, nbytes: int) -> memoryview:
+        mapped = self.maps.get(key)
+        if mapped is None or offset + nbytes > len(mapped[1]):
+            fd = os.open(os.path.join(SHM_DIR, key.lstrip("/")), os.O_RDONLY)
+            try:
+                m = mmap.mmap(fd, os.fstat(fd).st_size, access=mmap.ACCESS_COPY)
+            finally:
+                os.close(fd)
+            if len(self.maps) >= self.LIMIT:
+                self.maps.pop(next(iter(self.maps)))
+            mapped = self.maps[key] = (m, memoryview(m))
+        return mapped[1][offset : offset + nbytes]

@@ -47,17 +47,23 @@ class BlockingChannel:
         self.lock = threading.Lock()
         self.decoder = Decoder()
         self.pending: list[dict[str, Any]] = []
+        self.closed = False
 
     def send(self, message: dict[str, Any]) -> None:
         data = encode(message)
         with self.lock:
             self.sock.sendall(data)
 
-    def recv(self) -> dict[str, Any] | None:
-        """The next message, or None when the server closed the channel."""
+    def recv(self, wait: bool = True) -> dict[str, Any] | None:
+        """The next message; None when the server closed the channel (or, with
+        ``wait=False``, when no whole message has arrived yet). Callers serialize receives."""
         while not self.pending:
-            data = self.sock.recv(1 << 16)
+            try:
+                data = self.sock.recv(1 << 16, 0 if wait else socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return None
             if not data:
+                self.closed = True
                 return None
             self.pending.extend(self.decoder.feed(data))
         return self.pending.pop(0)

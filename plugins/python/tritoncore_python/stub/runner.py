@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib.util
 import inspect
 import itertools
 import os
-import queue
 import socket
 import sys
 import threading
@@ -15,7 +15,7 @@ import traceback
 from typing import Any
 
 from tritoncore_python.stub import pb_utils as pb
-from tritoncore_python.stub.arena import Allocator, Arena, ArenaFull
+from tritoncore_python.stub.arena import Allocator, Arena, ArenaFull, ClientRegions
 from tritoncore_python.stub.channel import BlockingChannel
 from tritoncore_python.stub.wire import from_bytes, host_array, to_bytes
 
@@ -43,6 +43,10 @@ class Runtime:
         self._calls = itertools.count(1)
         self._waiting: dict[int, Any] = {}  # call id -> [Event, result] or asyncio.Future
         self.loop = asyncio.new_event_loop()
+        self.loop.add_reader(channel.sock.fileno(), self._pump)
+        self.read_lock = threading.Lock()
+        self.client_shm = ClientRegions()
+        self.backlog: collections.deque[dict[str, Any]] = collections.deque()
 
     # -- tensors -----------------------------------------------------------------------------
     def write_tensors(self, tensors: list[pb.Tensor]) -> list[tuple[Any, ...]]:
@@ -56,9 +60,12 @@ class Runtime:
         return out
 
     def read_tensors(self, descriptors: list[tuple[Any, ...]]) -> list[pb.Tensor]:
-        view = self.inputs.view
-        return [pb.Tensor(name, from_bytes(view[off : off + n], dt, tuple(shape)), dt)
-                for name, dt, shape, off, n in descriptors]
+        """Views of the inputs: in the input arena, or in a client's own shm object."""
+        tensors = []
+        for name, dt, shape, off, n, key in descriptors:
+            view = self.client_shm.view(key, off, n) if key else self.inputs.view[off : off + n]
+            tensors.append(pb.Tensor(name, from_bytes(view, dt, tuple(shape)), dt))
+        return tensors
 
     def free(self, offsets: list[int]) -> None:
         with self.out_lock:
@@ -98,12 +105,72 @@ class Runtime:
                            "description": family._description, "kind": family._kind,
                            "labels": labels, "value": value})
 
+    # -- receiving: whichever thread needs progress reads (one at a time) ---------------------
+    def dispatch(self, msg: dict[str, Any]) -> None:
+        """Handle a message at once, or keep it for the main loop (model operations)."""
+        op = msg["op"]
+        if op == "reply":
+            self.free(msg.get("release", []))
+            slot = self._waiting.pop(msg["call"])
+            if isinstance(slot, list):
+                slot[1] = msg
+                slot[0].set()
+            elif slot.get_loop() is self.loop:
+                slot.set_result(msg)
+            else:
+                slot.get_loop().call_soon_threadsafe(slot.set_result, msg)
+        elif op == "release":
+            self.free(msg["offsets"])
+        elif op == "cancel":
+            self.cancelled_ids.add(msg["rid"])
+        else:
+            self.free(msg.pop("release", []))
+            self.backlog.append(msg)
+
+    def receive(self) -> None:
+        """Read and dispatch one message (the caller holds ``read_lock``)."""
+        msg = self.channel.recv()
+        if msg is None:
+            os._exit(0)  # the server closed the channel: nothing left to do
+        self.dispatch(msg)
+
+    def wait(self, event: threading.Event) -> None:
+        """Block until ``event`` is set, reading the channel when no other thread is."""
+        while not event.is_set():
+            if self.read_lock.acquire(blocking=False):
+                try:
+                    while not event.is_set():
+                        self.receive()
+                finally:
+                    self.read_lock.release()
+            else:
+                event.wait(0.002)
+
+    def next_operation(self) -> dict[str, Any]:
+        """The next initialize/execute/finalize/autocomplete message for the main thread."""
+        while not self.backlog:
+            with self.read_lock:
+                self.receive()
+        return self.backlog.popleft()
+
+    def _pump(self) -> None:
+        """Event-loop reader while an async model runs: dispatch whatever has arrived."""
+        if not self.read_lock.acquire(blocking=False):
+            return
+        try:
+            while (msg := self.channel.recv(wait=False)) is not None:
+                self.dispatch(msg)
+            if self.channel.closed:
+                os._exit(0)
+        finally:
+            self.read_lock.release()
+
     def _call(self, message: dict[str, Any]) -> Any:
         call = next(self._calls)
         slot: list[Any] = [threading.Event(), None]
         self._waiting[call] = slot
         self.channel.send({**message, "call": call, "out_size": self.outputs.arena.size})
-        slot[0].wait()
+        self.wait(slot[0])
         return slot[1]
 
     async def _call_async(self, message: dict[str, Any]) -> Any:
@@ -112,16 +179,6 @@ class Runtime:
         self._waiting[call] = future
         self.channel.send({**message, "call": call, "out_size": self.outputs.arena.size})
         return await future
-
-    def resolve(self, message: dict[str, Any]) -> None:
-        """A reply to a BLS or model-control call arrived (reader thread)."""
-        self.free(message.get("release", []))
-        slot = self._waiting.pop(message["call"])
-        if isinstance(slot, list):
-            slot[1] = message
-            slot[0].set()
-        else:
-            slot.get_loop().call_soon_threadsafe(slot.set_result, message)
 
     def _bls_message(self, request: pb.InferenceRequest, decoupled: bool) -> dict[str, Any]:
         return {"op": "bls", "decoupled": decoupled, "model_name": request._model_name,
@@ -246,32 +303,10 @@ def main(fds: list[int]) -> None:
     runtime = Runtime(channel, Arena(in_fd), Allocator(Arena(out_fd), growth))
     pb._RUNTIME = runtime
     stub = Stub(runtime)
-    work: queue.Queue[dict[str, Any] | None] = queue.Queue()
-
-    def read() -> None:
-        while True:
-            msg = channel.recv()
-            if msg is None:
-                work.put(None)
-                return
-            op = msg["op"]
-            if op == "reply":
-                runtime.resolve(msg)
-            elif op == "release":
-                runtime.free(msg["offsets"])
-            elif op == "cancel":
-                runtime.cancelled_ids.add(msg["rid"])
-            else:
-                runtime.free(msg.pop("release", []))
-                work.put(msg)
-
-    threading.Thread(target=read, name="stub-reader", daemon=True).start()
     handlers = {"autocomplete": stub.autocomplete, "init": stub.initialize,
                 "execute": stub.execute, "finalize": lambda _: stub.finalize()}
     while True:
-        msg = work.get()
-        if msg is None:
-            break
+        msg = runtime.next_operation()
         op = msg["op"]
         try:
             reply = handlers[op](msg)
