@@ -543,7 +543,9 @@ def test_kind_gpu_without_gpu_fails_that_model(repo: Path) -> None:
     run(go)
 
 
-def test_platform_alias_of_missing_backend_says_what_to_install(repo: Path) -> None:
+def test_platform_alias_of_missing_backend_says_what_to_install(
+        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tritoncore.plugins.discover", lambda env=None: {})  # none installed
     write_model(repo, "resnet", text='name: "resnet"\nplatform: "pytorch"\nmax_batch_size: 16')
 
     async def go() -> None:

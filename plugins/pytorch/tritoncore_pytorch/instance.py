@@ -1,0 +1,169 @@
+"""One model instance: its own module copy on its device, its CUDA stream, its execute."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import torch
+from tritoncore.backend import ModelInstance
+from tritoncore.errors import TritonError, internal
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
+from tritoncore.tensor import Tensor
+
+from tritoncore_pytorch.specs import TensorSpec, dims_match
+from tritoncore_pytorch.torch_types import to_numpy, to_torch, triton_name
+
+if TYPE_CHECKING:
+    from tritoncore_pytorch.model import TorchModel
+
+log = logging.getLogger(__name__)
+
+
+class TorchInstance(ModelInstance):
+    """Runs batches of requests through one module; never called concurrently."""
+
+    def __init__(self, model: TorchModel, name: str, device: torch.device, module: Any) -> None:
+        self.model = model
+        self.name = name
+        self.device = device
+        self.module = module
+        self.is_script = isinstance(module, torch.jit.ScriptModule)
+        self.stream = torch.cuda.Stream(device=device) if device.type == "cuda" else None
+        self.batching = model.max_batch_size > 0
+
+    # ---------------------------------------------------------------------------------------
+
+    def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse]:
+        """One response per request; requests with the same shapes run as one batch."""
+        responses: list[InferenceResponse] = [InferenceResponse()] * len(requests)
+        for group in self._groups(requests):
+            batch = [requests[i] for i in group]
+            try:
+                for i, outputs in zip(group, self._run(batch)):
+                    responses[i] = InferenceResponse(outputs=outputs)
+            except Exception as exc:  # noqa: BLE001 - a failure fails this batch only
+                error = exc if isinstance(exc, TritonError) else internal(
+                    f"model '{self.model.name}' instance '{self.name}': PyTorch execute "
+                    f"failure: {type(exc).__name__}: {exc}")
+                for i in group:
+                    responses[i] = InferenceResponse(error=error)
+        return responses
+
+    def _groups(self, requests: list[InferenceRequest]) -> list[list[int]]:
+        """Indices of requests that can share one forward call (same non-batch shapes)."""
+        if not self.batching:
+            return [[i] for i in range(len(requests))]
+        groups: dict[tuple[Any, ...], list[int]] = {}
+        for i, r in enumerate(requests):
+            key = tuple(sorted((n, t.datatype, t.shape[1:]) for n, t in r.inputs.items()))
+            groups.setdefault(key, []).append(i)
+        return list(groups.values())
+
+    def _run(self, requests: list[InferenceRequest]) -> list[list[Tensor]]:
+        model = self.model
+        sizes = [r.batch_size(model.max_batch_size) for r in requests]
+        with self._context():
+            values = {spec.name: self._gather(spec, requests) for spec in model.inputs
+                      if spec.name in requests[0].inputs}
+            args, kwargs = model.binding.arguments(values)
+            result = self.module(*args, **kwargs)
+            wanted = _wanted(model.outputs, requests)
+            found = model.binding.results(result, [s.name for s in wanted])
+            host = {s.name: self._to_host(s, found[s.name], sum(sizes)) for s in wanted}
+            if self.stream is not None:
+                self.stream.synchronize()
+        if self.stream is not None and model.params.enable_cache_cleaning:
+            torch.cuda.empty_cache()
+        return self._scatter(requests, sizes, wanted, host)
+
+    @contextlib.contextmanager
+    def _context(self) -> Iterator[None]:
+        params = self.model.params
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.inference_mode() if params.inference_mode
+                                else torch.no_grad())
+            if self.is_script and params.disable_optimized_execution:
+                stack.enter_context(torch.jit.optimized_execution(False))
+            if self.stream is not None:
+                stack.enter_context(torch.cuda.device(self.device))
+                stack.enter_context(torch.cuda.stream(self.stream))
+            yield
+
+    def _gather(self, spec: TensorSpec, requests: list[InferenceRequest]) -> torch.Tensor:
+        """One tensor of the batch on the instance's device (one copy when batching)."""
+        parts = [to_torch(r.inputs[spec.name]) for r in requests]
+        value = parts[0] if len(parts) == 1 else torch.cat(parts)
+        if spec.reshape is not None:
+            lead = [value.shape[0]] if self.batching else []
+            value = value.reshape([*lead, *spec.reshape])
+        if value.device != self.device:
+            value = value.to(self.device, non_blocking=True)
+        return value
+
+    def _to_host(self, spec: TensorSpec, value: torch.Tensor, batch: int) -> torch.Tensor:
+        """Check an output against the config and bring it to host memory."""
+        name = self.model.name
+        if value.dtype != spec.dtype:
+            raise internal(
+                f"model '{name}': output '{spec.name}' is {triton_name(value.dtype)}, but the "
+                f"config says {spec.datatype}; fix data_type or cast in the model"
+            )
+        shape = tuple(value.shape)
+        if self.batching:
+            if not shape or shape[0] != batch:
+                raise internal(
+                    f"model '{name}': output '{spec.name}' has shape {list(shape)}; its first "
+                    f"dimension must be the batch size {batch} (max_batch_size > 0)"
+                )
+            shape = shape[1:]
+        expected = spec.reshape if spec.reshape is not None else spec.dims
+        if not dims_match(shape, expected):
+            raise internal(
+                f"model '{name}': output '{spec.name}' has shape {list(value.shape)}, the "
+                f"config says {list(expected)}" + (" after the batch dimension"
+                                                    if self.batching else "")
+            )
+        if value.device.type != "cpu":
+            value = value.to("cpu", non_blocking=self.stream is not None)
+        return value
+
+    def _scatter(self, requests: list[InferenceRequest], sizes: list[int],
+                 wanted: list[TensorSpec], host: dict[str, torch.Tensor]) -> list[list[Tensor]]:
+        """Split the batch's outputs back into one output list per request."""
+        results = []
+        offset = 0
+        for request, size in zip(requests, sizes):
+            outputs = []
+            for spec in wanted:
+                if request.requested_outputs is not None and \
+                        spec.name not in request.requested_outputs:
+                    continue
+                value = host[spec.name]
+                if self.batching:
+                    value = value[offset:offset + size]
+                if spec.reshape is not None:
+                    lead = [size] if self.batching else []
+                    value = value.reshape([*lead, *spec.dims])
+                array = to_numpy(value)
+                outputs.append(Tensor(spec.name, spec.datatype, tuple(array.shape), array))
+            results.append(outputs)
+            offset += size
+        return results
+
+    def finalize(self) -> None:
+        self.module = None
+        if self.stream is not None:
+            self.stream.synchronize()
+            torch.cuda.empty_cache()
+
+
+def _wanted(outputs: list[TensorSpec], requests: list[InferenceRequest]) -> list[TensorSpec]:
+    """Outputs any request of the batch asked for, in config order."""
+    if any(r.requested_outputs is None for r in requests):
+        return outputs
+    names = {n for r in requests for n in r.requested_outputs or ()}
+    return [s for s in outputs if s.name in names]
+
