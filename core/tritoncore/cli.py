@@ -79,6 +79,8 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
         a(f"--allow-{proto}", type=boolean, default=getattr(d, f"allow_{proto}"), metavar="BOOL")
         a(f"--{proto}-address", default=getattr(d, f"{proto}_address"))
         a(f"--{proto}-port", type=port, default=getattr(d, f"{proto}_port"))
+    a("--http-restricted-api", action="append", default=[], metavar="APIS:KEY=VALUE")
+    a("--http-max-input-size", type=positive_int, default=d.http_max_input_size, metavar="BYTES")
 
 
 def options_from_args(ns: argparse.Namespace, parser: argparse.ArgumentParser) -> ServerOptions:

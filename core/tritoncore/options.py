@@ -40,6 +40,8 @@ class ServerOptions:
     allow_http: bool = True
     http_address: str = "0.0.0.0"
     http_port: int = 8000
+    http_restricted_api: list[str] = field(default_factory=list)  # "<apis>:<key>=<value>"
+    http_max_input_size: int = 64 * 1024 * 1024  # bytes of one HTTP request body
     allow_grpc: bool = True
     grpc_address: str = "0.0.0.0"
     grpc_port: int = 8001

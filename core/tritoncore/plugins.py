@@ -29,7 +29,7 @@ ENTRY_POINT_GROUP = "tritoncore"
 ENV_FILTER = "TRITONCORE_PLUGINS"
 ENV_TRACE = "TRITONCORE_TRACE_HOOKS"
 #: Built-in plugins, registered like any other (modules with hook implementations).
-BUILTINS: tuple[str, ...] = ()
+BUILTINS: tuple[str, ...] = ("tritoncore.frontends.http",)
 
 
 @dataclass(frozen=True)

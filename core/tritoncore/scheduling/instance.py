@@ -54,7 +54,8 @@ class InstanceRunner:
             return
         finally:
             end = time.monotonic_ns()
-            self.stats.batch_done(batch_size, len(requests), queue_ns, {"compute_infer": end - start})
+            self.stats.batch_done(batch_size, len(requests), queue_ns, {
+                "compute_input": 0, "compute_infer": end - start, "compute_output": 0})
         if self.decoupled:
             self._forget_closed()
             return

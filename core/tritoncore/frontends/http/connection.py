@@ -1,0 +1,233 @@
+"""One HTTP/1.1 connection: an asyncio.Protocol fed by httptools, no coroutine per request.
+
+Requests are parsed in ``data_received``; a handler answers through its :class:`Exchange`,
+at once or later (inference answers from the model's callback). Answers are written in request
+order, so pipelined requests are safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+import httptools
+import orjson
+
+from tritoncore.frontends.http import content_encoding
+from tritoncore.frontends.http.responses import JSON, error_body, error_status, head, plain
+from tritoncore.scheduling.request import InferenceRequest
+
+if TYPE_CHECKING:
+    from tritoncore.frontends.http.app import HttpApp
+
+log = logging.getLogger(__name__)
+_CLOSE = b"Connection: close\r\n"
+
+
+class Exchange:
+    """One request and, once answered, its response bytes."""
+
+    __slots__ = ("body", "conn", "headers", "keep_alive", "method", "parts", "request", "url")
+
+    def __init__(self, conn: HttpConnection, method: bytes, url: bytes,
+                 headers: dict[bytes, bytes], body: bytes, keep_alive: bool) -> None:
+        self.conn = conn
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.parts: list[Any] | None = None
+        self.request: InferenceRequest | None = None  # in flight: cancelled if the peer leaves
+
+    # -- answering -------------------------------------------------------------------------
+
+    def send(self, parts: list[Any]) -> None:
+        """Answer with ``parts`` (a head then body pieces); written when its turn comes."""
+        if self.parts is None:
+            self.parts = parts
+            self.request = None
+            self.conn.flush()
+
+    def reply(self, status: int, body: bytes = b"", content_type: bytes = JSON) -> None:
+        if self.keep_alive:
+            self.send([head(status, content_type, len(body)) + body])
+        else:
+            self.send([head(status, content_type, len(body), _CLOSE) + body])
+
+    def reply_json(self, obj: Any, status: int = 200) -> None:
+        self.reply(status, orjson.dumps(obj))
+
+    def reply_error(self, exc: BaseException) -> None:
+        status, body = error_status(exc)
+        if status >= 500 and not hasattr(exc, "code"):
+            log.error("HTTP %s %s failed", self.method.decode(), self.url.decode("latin-1"),
+                      exc_info=exc)
+        elif log.isEnabledFor(logging.DEBUG):
+            log.debug("HTTP %s %s -> %d %s", self.method.decode(),
+                      self.url.decode("latin-1"), status, body.decode("utf-8", "replace"))
+        self.reply(status, body)
+
+    def reply_body(self, status: int, content_type: bytes, pieces: list[Any],
+                   extra: bytes = b"") -> None:
+        """A body in pieces (views of output tensors), compressed if the client asked."""
+        encoding = content_encoding.choose(self.headers.get(b"accept-encoding"))
+        if encoding is not None:
+            data = content_encoding.encode(b"".join(pieces), encoding)
+            pieces = [data]
+            extra += b"Content-Encoding: " + encoding + b"\r\n"
+        size = sum(len(p) if isinstance(p, bytes) else p.nbytes for p in pieces)
+        if not self.keep_alive:
+            extra += _CLOSE
+        self.send([head(status, content_type, size, extra), *pieces])
+
+    def run(self, work: Callable[[], Coroutine[Any, Any, Any]], on_done: Callable[[Any], None]) -> None:
+        """Run a coroutine (repository loads and the like); ``on_done`` gets its result."""
+        task: asyncio.Task[Any] = self.conn.loop.create_task(work())
+
+        def finished(t: asyncio.Task[Any]) -> None:
+            if t.cancelled():
+                return
+            exc = t.exception()
+            if exc is not None:
+                self.reply_error(exc)
+            else:
+                try:
+                    on_done(t.result())
+                except Exception as e:  # noqa: BLE001 - becomes the response
+                    self.reply_error(e)
+
+        task.add_done_callback(finished)
+
+
+class HttpConnection(asyncio.Protocol):
+    """Parses requests with httptools and hands complete ones to the app."""
+
+    def __init__(self, app: HttpApp) -> None:
+        self.app = app
+        self.loop = app.loop
+        self.max_size = app.max_input_size
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.queue: deque[Exchange] = deque()
+        self.closing = False
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._body: list[bytes] = []
+        self._size = 0
+        self._too_large = False
+
+    # -- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        self.app.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.app.connections.discard(self)
+        self.transport = None
+        for ex in self.queue:
+            if ex.request is not None:
+                ex.request.cancelled.set()
+        self.queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400, "protocol upgrades are not supported")
+        except httptools.HttpParserError as exc:
+            self._fail(400, f"malformed HTTP request: {exc}")
+
+    def _fail(self, status: int, message: str) -> None:
+        """Answer a request that cannot be parsed, then close (the stream is out of sync)."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.write(plain(status, error_body(message), close=True))
+            self.transport.close()
+
+    # -- httptools callbacks -----------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._size = 0
+        self._too_large = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        length = self._headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_size:
+            self._too_large = True
+
+    def on_body(self, body: bytes) -> None:
+        if self._too_large:
+            return
+        self._size += len(body)
+        if self._size > self.max_size:
+            self._too_large = True
+            self._body = []
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parts = self._body
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        ex = Exchange(self, self.parser.get_method(), self._url, self._headers, body,
+                      self.parser.should_keep_alive())
+        self.queue.append(ex)
+        if self._too_large:
+            ex.keep_alive = False  # the rest of a huge body is not worth reading
+            ex.reply(413, error_body(
+                f"request body is larger than the server's limit of {self.max_size} bytes "
+                "(--http-max-input-size)"))
+            self.closing = True
+            return
+        self.app.dispatch(ex)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every answered exchange at the head of the queue, in order."""
+        queue = self.queue
+        transport = self.transport
+        while queue and queue[0].parts is not None:
+            ex = queue.popleft()
+            if transport is None:
+                continue
+            parts = ex.parts
+            if len(parts) == 1:  # type: ignore[arg-type]
+                transport.write(parts[0])  # type: ignore[index]
+            else:
+                transport.writelines(parts)  # type: ignore[arg-type]
+            if not ex.keep_alive:
+                transport.close()
+                self.closing = True
+                queue.clear()
+                return
+
+    def close_when_idle(self) -> None:
+        """Server shutdown: close now if nothing is in flight, else after the last answer."""
+        if not self.queue and self.transport is not None:
+            self.transport.close()
+        else:
+            for ex in self.queue:
+                ex.keep_alive = False

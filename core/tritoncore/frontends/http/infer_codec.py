@@ -1,0 +1,287 @@
+"""Inference requests and responses in Triton's HTTP form: JSON tensors and binary tensor data.
+
+Decoding builds an :class:`InferenceRequest` whose binary tensors are views of the request
+body and whose shared-memory tensors are views of the registered region (no copies).
+Encoding writes JSON ``data`` or binary pieces (views of the output arrays).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from tritoncore import dtypes
+from tritoncore.errors import TritonError, invalid_arg
+from tritoncore.frontends.outputs import OutputSpec, finish_output, output_spec
+from tritoncore.frontends.request_params import apply_request_parameters
+from tritoncore.frontends.shm_io import input_from_shm, shm_ref
+from tritoncore.memory.system_shm import disabled_error
+from tritoncore.protocol import model_config_pb2 as mc
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
+from tritoncore.tensor import Tensor, element_count
+
+BINARY_DATA_SIZE = "binary_data_size"
+_NUMPY_OPT = orjson.OPT_SERIALIZE_NUMPY
+
+
+@dataclass(slots=True)
+class DecodedRequest:
+    """A request ready to submit and what the client asked of its outputs."""
+
+    request: InferenceRequest
+    outputs: dict[str, OutputSpec] | None  # None: every output, with the defaults
+    binary_default: bool  # request parameter binary_data_output
+
+
+def _shape(name: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or any(
+            isinstance(d, bool) or not isinstance(d, int) or d < 0 for d in value):
+        raise invalid_arg(f"input '{name}': 'shape' must be a list of non-negative integers, "
+                          f"got {value!r}")
+    return tuple(value)
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        return [data]
+    if not data or not isinstance(data[0], list):
+        return data
+    out: list[Any] = []
+    for item in data:
+        out.extend(_flatten(item))
+    return out
+
+
+def fp32_to_bf16(array: np.ndarray) -> np.ndarray:
+    """Round float32 values to bfloat16 bit patterns (round to nearest even)."""
+    bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)
+    rounded = bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))
+    return (rounded >> np.uint32(16)).astype(np.uint16)
+
+
+def bf16_to_fp32(array: np.ndarray) -> np.ndarray:
+    return (array.astype(np.uint32) << np.uint32(16)).view(np.float32)
+
+
+def tensor_from_json(name: str, datatype: str, shape: tuple[int, ...], data: Any) -> Tensor:
+    """An input given as JSON ``data`` (flat or nested, row-major)."""
+    dt = dtypes.by_name(datatype)
+    count = element_count(shape)
+    if dt.is_bytes:
+        flat = _flatten(data)
+        array = np.empty(len(flat), dtype=np.object_)
+        for i, item in enumerate(flat):
+            if not isinstance(item, str):
+                raise invalid_arg(f"input '{name}': BYTES 'data' must hold strings, "
+                                  f"got {type(item).__name__}")
+            array[i] = item.encode("utf-8")
+    else:
+        try:
+            if dt.name == "BF16":
+                array = fp32_to_bf16(np.array(data, dtype=np.float32))
+            else:
+                array = np.array(data, dtype=dt.numpy)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise invalid_arg(f"input '{name}': 'data' is not a valid {datatype} array: "
+                              f"{exc}") from None
+    if array.size != count:
+        raise invalid_arg(f"input '{name}': shape {list(shape)} needs {count} elements, "
+                          f"'data' has {array.size}")
+    return Tensor(name, dt.name, shape, array.reshape(shape))
+
+
+def _raw_input(loaded: Any, body: Any) -> dict[str, Tensor]:
+    """A body that is the raw bytes of a model's single input (header length 0).
+
+    tritoncore's reading: a fixed-size type's shape comes from the config when the dims are
+    all known (with batch 1 if the model batches), else it is 1-D; BYTES is one element, the
+    whole body.
+    """
+    config = loaded.config
+    if len(config.input) != 1:
+        raise invalid_arg(
+            f"a raw binary request (Inference-Header-Content-Length: 0) needs a model with "
+            f"exactly 1 input; model '{config.name}' has {len(config.input)}")
+    spec = config.input[0]
+    dt = dtypes.by_config_name(mc.DataType.Name(spec.data_type))
+    batch = (1,) if config.max_batch_size > 0 else ()
+    view = memoryview(body)
+    if dt.is_bytes:
+        array = np.empty(1, dtype=np.object_)
+        array[0] = bytes(view)
+        shape = batch + (1,) * max(len(spec.dims), 1)
+        return {spec.name: Tensor(spec.name, "BYTES", shape, array.reshape(shape))}
+    dims = tuple(spec.dims)
+    if dims and all(d >= 0 for d in dims):
+        shape = batch + dims
+    else:
+        if view.nbytes % dt.byte_size:
+            raise invalid_arg(f"raw input '{spec.name}': {view.nbytes} bytes is not a whole "
+                              f"number of {dt.name} elements")
+        shape = batch + (view.nbytes // dt.byte_size,)
+    return {spec.name: Tensor.from_buffer(spec.name, dt.name, shape, view)}
+
+
+def decode(server: Any, loaded: Any, model_name: str, body: bytes,
+           header_length: int | None) -> DecodedRequest:
+    """Build the request from the body; INVALID_ARG says what is wrong with it."""
+    if header_length == 0:
+        request = InferenceRequest(model_name, _raw_input(loaded, body), loaded.version)
+        return DecodedRequest(request, None, True)
+    size = len(body)
+    if header_length is None:
+        header_length = size
+    elif not 0 < header_length <= size:
+        raise invalid_arg(f"Inference-Header-Content-Length {header_length} is outside the "
+                          f"request body's {size} bytes")
+    view = memoryview(body)
+    try:
+        doc = orjson.loads(view[:header_length] if header_length != size else body)
+    except orjson.JSONDecodeError as exc:
+        raise invalid_arg(f"failed to parse the request JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise invalid_arg("the request JSON must be an object with 'inputs'")
+    try:
+        return _decode_doc(server, loaded, model_name, doc, view, header_length)
+    except TritonError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
+        raise invalid_arg(f"malformed inference request: {exc}") from None
+
+
+def _decode_doc(server: Any, loaded: Any, model_name: str, doc: dict[str, Any],
+                view: memoryview, offset: int) -> DecodedRequest:
+    inputs = doc.get("inputs")
+    if not isinstance(inputs, list):
+        raise invalid_arg("the request JSON needs an 'inputs' list")
+    tensors: dict[str, Tensor] = {}
+    end = len(view)
+    for item in inputs:
+        if not isinstance(item, dict):
+            raise invalid_arg("each entry of 'inputs' must be an object")
+        name = item.get("name")
+        datatype = item.get("datatype")
+        if not isinstance(name, str) or not name:
+            raise invalid_arg("an input has no 'name'")
+        if not isinstance(datatype, str):
+            raise invalid_arg(f"input '{name}' has no 'datatype'")
+        if name in tensors:
+            raise invalid_arg(f"input '{name}' is given more than once")
+        shape = _shape(name, item.get("shape"))
+        params = item.get("parameters")
+        if params is not None and not isinstance(params, dict):
+            raise invalid_arg(f"input '{name}': 'parameters' must be an object")
+        params = params or {}
+        size = params.get(BINARY_DATA_SIZE)
+        if size is not None:
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise invalid_arg(f"input '{name}': '{BINARY_DATA_SIZE}' must be a non-negative "
+                                  f"integer, got {size!r}")
+            if offset + size > end:
+                raise invalid_arg(f"input '{name}': {BINARY_DATA_SIZE} {size} runs past the end "
+                                  f"of the body ({end - offset} bytes of binary data left)")
+            tensor = Tensor.from_buffer(name, datatype, shape, view[offset:offset + size])
+            offset += size
+        else:
+            ref = shm_ref(f"input '{name}'", params)
+            if ref is not None:
+                if not server.system_shm.allowed:
+                    raise disabled_error()
+                tensor = input_from_shm(server, name, datatype, shape, ref)
+            elif "data" in item:
+                tensor = tensor_from_json(name, datatype, shape, item["data"])
+            else:
+                raise invalid_arg(f"input '{name}' has no data: give 'data', the "
+                                  f"'{BINARY_DATA_SIZE}' parameter or a shared memory region")
+        tensors[name] = tensor
+    if offset != end:
+        raise invalid_arg(f"{end - offset} bytes of binary data follow the inputs unused; "
+                          f"'{BINARY_DATA_SIZE}' parameters must account for the whole body")
+
+    request = InferenceRequest(model_name, tensors, loaded.version)
+    rid = doc.get("id")
+    if rid is not None:
+        if not isinstance(rid, str):
+            raise invalid_arg(f"request 'id' must be a string, got {rid!r}")
+        request.id = rid
+    params = doc.get("parameters")
+    binary_default = False
+    if params:
+        if not isinstance(params, dict):
+            raise invalid_arg("request 'parameters' must be an object")
+        apply_request_parameters(request, params)
+        bdo = params.get("binary_data_output", False)
+        if not isinstance(bdo, bool):
+            raise invalid_arg(f"'binary_data_output' must be a boolean, got {bdo!r}")
+        binary_default = bdo
+    specs: dict[str, OutputSpec] | None = None
+    outputs = doc.get("outputs")
+    if outputs is not None:
+        if not isinstance(outputs, list):
+            raise invalid_arg("request 'outputs' must be a list")
+        specs = {}
+        for item in outputs:
+            name = item.get("name") if isinstance(item, dict) else None
+            if not isinstance(name, str) or not name:
+                raise invalid_arg("each entry of 'outputs' needs a 'name'")
+            p = item.get("parameters")
+            if p is not None and not isinstance(p, dict):
+                raise invalid_arg(f"output '{name}': 'parameters' must be an object")
+            specs[name] = output_spec(name, p)
+            if specs[name].shm is not None and not server.system_shm.allowed:
+                raise disabled_error()
+        if specs:
+            request.requested_outputs = list(specs)
+    return DecodedRequest(request, specs, binary_default)
+
+
+def _json_data(tensor: Tensor) -> Any:
+    array = tensor.as_numpy()
+    if tensor.datatype == "BYTES":
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                for v in array.reshape(-1)]
+    if tensor.datatype == "BF16":
+        array = bf16_to_fp32(array)
+    flat = np.ascontiguousarray(array.reshape(-1))
+    if flat.dtype.byteorder == ">":
+        flat = flat.astype(flat.dtype.newbyteorder("="))
+    return flat
+
+
+def encode(server: Any, loaded: Any, model_name: str, decoded: DecodedRequest,
+           response: InferenceResponse) -> tuple[bytes, list[Any]]:
+    """The response JSON and the binary pieces that follow it (views, not copies)."""
+    specs = decoded.outputs
+    binary_default = decoded.binary_default
+    entries = []
+    pieces: list[Any] = []
+    for tensor in response.outputs:
+        spec = specs.get(tensor.name) if specs else None
+        written = None
+        if spec is not None and (spec.classification or spec.shm is not None):
+            tensor, written = finish_output(server, loaded, tensor, spec)
+        entry: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype,
+                                 "shape": list(tensor.shape)}
+        if written is not None:
+            entry["parameters"] = {"shared_memory_region": spec.shm.region,  # type: ignore
+                                   "shared_memory_byte_size": written}
+        elif spec.binary if spec is not None and spec.binary is not None else binary_default:
+            wire = tensor.to_wire()
+            entry["parameters"] = {BINARY_DATA_SIZE: len(wire) if isinstance(wire, bytes)
+                                   else wire.nbytes}
+            pieces.append(wire)
+        else:
+            entry["data"] = _json_data(tensor)
+        entries.append(entry)
+    doc: dict[str, Any] = {}
+    if decoded.request.id:
+        doc["id"] = decoded.request.id
+    doc["model_name"] = model_name
+    doc["model_version"] = str(loaded.version)
+    if response.parameters:
+        doc["parameters"] = response.parameters
+    doc["outputs"] = entries
+    return orjson.dumps(doc, option=_NUMPY_OPT), pieces

@@ -1,0 +1,84 @@
+"""What a client asked of each output (classification, shared memory), applied to responses.
+
+Shared by every frontend: the parameters are the same in HTTP and gRPC requests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tritoncore.errors import invalid_arg
+from tritoncore.frontends.classification import classify, labels_for
+from tritoncore.frontends.shm_io import ShmRef, output_to_shm, shm_ref
+from tritoncore.tensor import Tensor
+
+CLASSIFICATION = "classification"
+
+
+@dataclass(slots=True)
+class OutputSpec:
+    """One requested output: top-k classification and/or a shared-memory destination.
+
+    ``binary`` is the HTTP ``binary_data`` parameter (None: the request's default).
+    """
+
+    name: str
+    classification: int = 0
+    shm: ShmRef | None = None
+    binary: bool | None = None
+
+
+def output_spec(name: str, params: Mapping[str, Any] | None) -> OutputSpec:
+    """Parse an output's parameters; INVALID_ARG naming the output when one is malformed."""
+    if not params:
+        return OutputSpec(name)
+    what = f"output '{name}'"
+    k = params.get(CLASSIFICATION, 0)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise invalid_arg(f"{what}: '{CLASSIFICATION}' must be a non-negative integer, got {k!r}")
+    binary = params.get("binary_data")
+    if binary is not None and not isinstance(binary, bool):
+        raise invalid_arg(f"{what}: 'binary_data' must be a boolean, got {binary!r}")
+    return OutputSpec(name, k, shm_ref(what, params), binary)
+
+
+_labels: dict[tuple[str, str, int], list[str]] = {}
+
+
+def _cached_labels(config: Any, model_dir: Any, output: str) -> list[str]:
+    """Labels of ``output``, re-read only when the label file changes."""
+    spec = next((o for o in config.output if o.name == output), None)
+    if spec is None or not spec.label_filename:
+        return []
+    path = os.path.join(str(model_dir), spec.label_filename)
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        return []
+    key = (path, output, mtime)
+    labels = _labels.get(key)
+    if labels is None:
+        labels = labels_for(config, model_dir, output)
+        _labels[key] = labels
+    return labels
+
+
+def finish_output(server: Any, loaded: Any, tensor: Tensor, spec: OutputSpec | None) -> \
+        tuple[Tensor, int | None]:
+    """Apply classification and write to shared memory as ``spec`` asks.
+
+    Returns the (possibly classified) tensor and the bytes written to shared memory (None
+    when the output goes back in the response itself).
+    """
+    if spec is None:
+        return tensor, None
+    if spec.classification:
+        config = loaded.config
+        labels = _cached_labels(config, loaded.ctx.model_dir, tensor.name)
+        tensor = classify(tensor, spec.classification, labels, config.max_batch_size > 0)
+    if spec.shm is not None:
+        return tensor, output_to_shm(server, tensor, spec.shm)
+    return tensor, None
