@@ -15,7 +15,8 @@ from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.scheduling.admission import check_request
 from tritoncore.scheduling.instance import InstanceRunner
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse, ResponseSender
-from tritoncore.scheduling.scheduler import Scheduler
+from tritoncore.scheduling.dynamic import DynamicBatcher
+from tritoncore.scheduling.scheduler import FifoScheduler, Scheduler
 from tritoncore.scheduling.stats import ModelStats
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class LoadedVersion:
         self.model = model
         self.runners = runners
         self.stats = stats
-        self.scheduler = Scheduler(ctx.name, runners)
+        self.scheduler = scheduler_for(ctx.config, runners)
         self.load_seconds = 0.0
 
     @property
@@ -128,6 +129,14 @@ class LoadedVersion:
 
     def ready(self) -> bool:
         return all(r.instance.ready() for r in self.runners)
+
+
+def scheduler_for(config: Any, runners: list[InstanceRunner]) -> Scheduler:
+    """The scheduler a config asks for: the dynamic batcher when it has ``dynamic_batching``
+    and batches at all, else one request at a time."""
+    if config.HasField("dynamic_batching") and config.max_batch_size > 0:
+        return DynamicBatcher(config.name, runners, config)
+    return FifoScheduler(config.name, runners)
 
 
 def unavailable(name: str, version: int, reason: str) -> TritonError:

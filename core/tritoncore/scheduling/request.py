@@ -34,7 +34,7 @@ class ResponseSender:
     """Delivers a request's responses; thread-safe, refuses anything after the final one."""
 
     def __init__(self, deliver: Callable[[InferenceResponse], None]) -> None:
-        self._deliver = deliver
+        self.deliver = deliver  # replaceable: preserve_ordering wraps it
         self._lock = threading.Lock()
         self._final = False
 
@@ -58,7 +58,7 @@ class ResponseSender:
         if response is None:
             response = InferenceResponse()
         response.final = final
-        self._deliver(response)
+        self.deliver(response)
 
     def fail(self, error: TritonError) -> None:
         """Close the request with an error unless it is already closed."""
@@ -66,7 +66,7 @@ class ResponseSender:
             if self._final:
                 return
             self._final = True
-        self._deliver(InferenceResponse(error=error, final=True))
+        self.deliver(InferenceResponse(error=error, final=True))
 
 
 @dataclass

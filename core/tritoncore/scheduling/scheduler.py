@@ -1,12 +1,15 @@
 """Schedulers: queue a model version's requests and hand batches to its instances.
 
-``Scheduler`` sends each request alone to the next free instance; it is the seam the
-dynamic and sequence batchers plug into by overriding ``next_batch``.
+``Scheduler`` owns the worker tasks (one per instance: one batch per instance at a time)
+and the accounting that lets a model drain; subclasses decide what forms a batch:
+``FifoScheduler`` sends each request alone, ``DynamicBatcher`` (dynamic.py) batches.
 """
 
 from __future__ import annotations
 
+import abc
 import asyncio
+import collections
 import logging
 
 from tritoncore.errors import ErrorCode, TritonError
@@ -16,13 +19,16 @@ from tritoncore.scheduling.request import InferenceRequest
 log = logging.getLogger(__name__)
 
 
-class Scheduler:
-    """FIFO queue, one worker task per instance; subclasses decide what forms a batch."""
+class Scheduler(abc.ABC):
+    """Worker tasks, admission and drain; ``_admit`` and ``next_batch`` are the seam."""
 
     def __init__(self, model_name: str, runners: list[InstanceRunner]) -> None:
         self.model_name = model_name
         self.runners = runners
-        self.queue: asyncio.Queue[InferenceRequest] = asyncio.Queue()
+        self.wakeup = asyncio.Event()  # something was queued
+        self._outstanding = 0  # queued or running requests
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
 
@@ -34,14 +40,28 @@ class Scheduler:
         ]
 
     def enqueue(self, request: InferenceRequest) -> None:
-        """Queue a request (the caller has validated it); refused once draining began."""
+        """Queue a validated request; refused once draining began (or by the policy)."""
         if not self._accepting:
             raise TritonError(ErrorCode.UNAVAILABLE, f"model '{self.model_name}' is unloading")
-        self.queue.put_nowait(request)
+        self._admit(request)
+        self._outstanding += 1
+        self._idle.clear()
+        self.wakeup.set()
 
+    @abc.abstractmethod
+    def _admit(self, request: InferenceRequest) -> None:
+        """Put the request in the queue (or raise to refuse it)."""
+
+    @abc.abstractmethod
     async def next_batch(self) -> list[InferenceRequest]:
-        """The next batch to run; the default is one request."""
-        return [await self.queue.get()]
+        """Wait for and return the next batch for a free instance."""
+
+    def finished(self, count: int) -> None:
+        """``count`` queued requests left the scheduler (ran, failed or expired)."""
+        self._outstanding -= count
+        if self._outstanding <= 0:
+            self._outstanding = 0
+            self._idle.set()
 
     async def _work(self, runner: InstanceRunner) -> None:
         while True:
@@ -53,8 +73,7 @@ class Scheduler:
             except Exception:  # noqa: BLE001 - a worker must outlive any one batch
                 log.exception("model '%s': scheduler worker failed", self.model_name)
             finally:
-                for _ in batch:
-                    self.queue.task_done()
+                self.finished(len(batch))
 
     def _cancelled(self, request: InferenceRequest) -> bool:
         if request.is_cancelled and request.sender is not None:
@@ -67,7 +86,7 @@ class Scheduler:
     async def drain(self) -> None:
         """Stop accepting and wait until every queued request has run."""
         self._accepting = False
-        await self.queue.join()
+        await self._idle.wait()
 
     async def stop(self) -> None:
         """Drain, then end the worker tasks."""
@@ -75,3 +94,20 @@ class Scheduler:
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
+
+
+class FifoScheduler(Scheduler):
+    """Each request alone, in arrival order, to the next free instance."""
+
+    def __init__(self, model_name: str, runners: list[InstanceRunner]) -> None:
+        super().__init__(model_name, runners)
+        self.queue: collections.deque[InferenceRequest] = collections.deque()
+
+    def _admit(self, request: InferenceRequest) -> None:
+        self.queue.append(request)
+
+    async def next_batch(self) -> list[InferenceRequest]:
+        while not self.queue:
+            self.wakeup.clear()
+            await self.wakeup.wait()
+        return [self.queue.popleft()]
