@@ -23,7 +23,7 @@ T = TypeVar("T")
 DOUBLE = """
 name: "{name}"
 backend: "testing"
-max_batch_size: 4
+max_batch_size: {max_batch_size}
 input [ {{ name: "INPUT0", data_type: TYPE_FP32, dims: [ -1 ] }} ]
 output [ {{ name: "OUTPUT0", data_type: TYPE_FP32, dims: [ -1 ] }} ]
 {extra}
@@ -31,11 +31,12 @@ output [ {{ name: "OUTPUT0", data_type: TYPE_FP32, dims: [ -1 ] }} ]
 
 
 def write_model(repo: Path, name: str, extra: str = "", versions: tuple[int, ...] = (1,),
-                text: str | None = None) -> Path:
+                text: str | None = None, max_batch_size: int = 4) -> Path:
     """A model directory with a config.pbtxt and empty version directories."""
     model = repo / name
     model.mkdir(parents=True, exist_ok=True)
-    body = text if text is not None else DOUBLE.format(name=name, extra=extra)
+    body = text if text is not None else DOUBLE.format(name=name, extra=extra,
+                                                       max_batch_size=max_batch_size)
     (model / "config.pbtxt").write_text(textwrap.dedent(body))
     for v in versions:
         (model / str(v)).mkdir(exist_ok=True)

@@ -4,7 +4,8 @@ Its behaviour is chosen per model by config parameters, and it records every lif
 in ``EVENTS`` so tests can check what the core did:
 
 * ``mode``: ``double`` (OUTPUT0 = 2 * INPUT0, default), ``raise``, ``short`` (no responses),
-  ``decoupled`` (INPUT0[0] responses, then a final flag).
+  ``decoupled`` (INPUT0[0] responses, then a final flag), ``sleep_input`` (like double, after
+  sleeping INPUT0[0] ms).
 * ``delay_ms``: sleep in every execute; ``load_delay_ms``: sleep in load_model.
 * ``fail_load``: raise in load_model with this message.
 * ``autocomplete``: fill one FP32 input/output pair when the config has none.
@@ -55,8 +56,10 @@ class TestInstance(ModelInstance):
         start = time.monotonic()
         if self.delay:
             time.sleep(self.delay)
+        if self.mode == "sleep_input":  # sleep INPUT0[0] ms (the first request's)
+            time.sleep(float(requests[0].inputs["INPUT0"].as_numpy().reshape(-1)[0]) / 1000)
         record("execute", self.ctx.model.name, self.ctx.model.version, self.ctx.name,
-               start, time.monotonic(), len(requests))
+               start, time.monotonic(), len(requests), [r.id for r in requests])
         if self.mode == "raise":
             raise ValueError("boom")
         if self.mode == "short":
