@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "tritoncore"
 ENV_FILTER = "TRITONCORE_PLUGINS"
 ENV_TRACE = "TRITONCORE_TRACE_HOOKS"
+#: Built-in backends (the ensemble scheduler's platform).
+BUILTIN_BACKENDS: tuple[str, ...] = ("tritoncore.scheduling.ensemble",)
 #: Built-in plugins, registered like any other (modules with hook implementations).
 BUILTINS: tuple[str, ...] = ("tritoncore.frontends.http",)
 
@@ -91,7 +93,7 @@ class PluginManager:
         self.pm.hook.tritoncore_register_frontends.call_historic(
             kwargs={"register": self._add_frontend}
         )
-        for module_name in BUILTINS:
+        for module_name in (*BUILTINS, *BUILTIN_BACKENDS):
             self.pm.register(__import__(module_name, fromlist=["_"]), name=module_name)
         self.discovered = discover(env)
         self.pm.check_pending()

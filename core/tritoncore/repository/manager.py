@@ -101,13 +101,21 @@ class RepositoryManager:
             names = sorted(found)
         for name in names:
             self.models.setdefault(name, ModelEntry(name))
-        await asyncio.gather(*(self.load(name, _forced=True) for name in names),
-                             return_exceptions=True)
+        ensembles = [n for n in names if n in found and self._is_ensemble(n, found[n])]
+        for group in ([n for n in names if n not in ensembles], ensembles):  # steps first
+            await asyncio.gather(*(self.load(name, _forced=True) for name in group),
+                                 return_exceptions=True)
         for name in found:
             self.models.setdefault(name, ModelEntry(name))
         if mode == "poll":
             self._poller = asyncio.create_task(self._poll(), name="repository-poll")
         return [n for n in names if not self.is_ready(n)]
+
+    def _is_ensemble(self, name: str, model_dir: Path) -> bool:
+        try:
+            return cfgmod.is_ensemble(self._config_for(name, model_dir, None))
+        except TritonError:
+            return False  # its load reports the problem
 
     def _scan(self) -> scan.Scan:
         result = scan.scan_repositories(self.options.model_repositories)
@@ -366,7 +374,9 @@ class RepositoryManager:
         raise TritonError(ErrorCode.UNAVAILABLE, self.not_ready_reason(name, version))
 
     def not_ready_reason(self, name: str, version: int) -> str:
-        entry = self.models[name]
+        entry = self.models.get(name)
+        if entry is None:
+            return f"model '{name}' is not in any model repository"
         status = entry.status.get(version)
         which = f"version {version}" if version >= 0 else "no version"
         reason = (status.reason if status else "") or entry.reason or "not loaded"

@@ -15,7 +15,9 @@ from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.scheduling.admission import check_request
 from tritoncore.scheduling.instance import InstanceRunner
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse, ResponseSender
+from tritoncore.config.defaults import is_ensemble
 from tritoncore.scheduling.dynamic import DynamicBatcher
+from tritoncore.scheduling.ensemble import EnsembleScheduler
 from tritoncore.scheduling.scheduler import FifoScheduler, Scheduler
 from tritoncore.scheduling.stats import ModelStats
 
@@ -54,7 +56,7 @@ class LoadedVersion:
         self.model = model
         self.runners = runners
         self.stats = stats
-        self.scheduler = scheduler_for(ctx.config, runners)
+        self.scheduler = scheduler_for(ctx, runners)
         self.load_seconds = 0.0
 
     @property
@@ -131,9 +133,12 @@ class LoadedVersion:
         return all(r.instance.ready() for r in self.runners)
 
 
-def scheduler_for(config: Any, runners: list[InstanceRunner]) -> Scheduler:
-    """The scheduler a config asks for: the dynamic batcher when it has ``dynamic_batching``
-    and batches at all, else one request at a time."""
+def scheduler_for(ctx: ModelContext, runners: list[InstanceRunner]) -> Scheduler:
+    """The scheduler a config asks for: the ensemble scheduler for ensembles, the dynamic
+    batcher when it has ``dynamic_batching`` and batches at all, else one request at a time."""
+    config = ctx.config
+    if is_ensemble(config):
+        return EnsembleScheduler(config, ctx.server)
     if config.HasField("dynamic_batching") and config.max_batch_size > 0:
         return DynamicBatcher(config.name, runners, config)
     return FifoScheduler(config.name, runners)
