@@ -20,7 +20,6 @@ from tritoncore.plugins import PluginManager
 from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.repository.manager import RepositoryManager
 from tritoncore.repository.version import LoadedVersion
-from tritoncore.runtime_settings import LogSettings, TraceSettings
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 
 log = logging.getLogger(__name__)
@@ -42,8 +41,6 @@ class Server:
         self.repository = RepositoryManager(options, self.plugins, self.gpu_count, self)
         self.system_shm = SystemSharedMemory(options.allow_client_shm)
         self.cuda_shm = CudaSharedMemory(options.allow_client_shm, self.gpu_count)
-        self.trace_settings = TraceSettings()
-        self.log_settings = LogSettings(options.log_verbose)
         self.frontends: list[Frontend] = []
         self.live = False
         self.stopping = False

@@ -9,6 +9,8 @@ from typing import Any
 
 STAGES = ("compute_input", "compute_infer", "compute_output")
 REQUEST_STATS = ("success", "fail", "queue", *STAGES, "cache_hit", "cache_miss")
+#: Triton's failure reasons (nv_inference_request_failure{reason=...}).
+FAILURE_REASONS = ("REJECTED", "CANCELED", "BACKEND", "OTHER")
 
 
 @dataclass
@@ -37,12 +39,15 @@ class ModelStats:
     inference_count: int = 0
     execution_count: int = 0
     last_inference_ms: int = 0
+    failures: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAILURE_REASONS, 0))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def request_done(self, ok: bool, duration_ns: int) -> None:
-        """A request got its final response (successful or not)."""
+    def request_done(self, ok: bool, duration_ns: int, reason: str = "BACKEND") -> None:
+        """A request got its final response (successful or not; ``reason``: why it failed)."""
         with self._lock:
             self.requests["success" if ok else "fail"].add(duration_ns)
+            if not ok:
+                self.failures[reason if reason in self.failures else "OTHER"] += 1
             self.last_inference_ms = time.time_ns() // 1_000_000
 
     def batch_done(self, batch_size: int, requests: int, queue_ns: int, stage_ns: dict[str, int]) -> None:

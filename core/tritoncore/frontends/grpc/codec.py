@@ -1,0 +1,209 @@
+"""ModelInferRequest -> InferenceRequest and InferenceResponse -> ModelInferResponse.
+
+Tensors arrive either as ``raw_input_contents`` (one entry per input that has neither typed
+``contents`` nor a shared-memory location, in input order, viewed without a copy), as typed
+``contents``, or in a registered shared-memory region. Responses always carry
+``raw_output_contents``, as Triton's do; an output written to shared memory keeps its slot
+with empty bytes so that later outputs stay aligned with their index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tritoncore.errors import TritonError, invalid_arg
+from tritoncore.frontends.classification import classify, labels_for
+from tritoncore.frontends.shm_io import ShmRef, input_from_shm, output_to_shm, shm_ref
+from tritoncore.protocol import grpc_service_pb2 as pb
+from tritoncore.frontends.request_params import apply_request_parameters
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
+from tritoncore.server import Server
+from tritoncore.tensor import Tensor, element_count
+
+FINAL = "triton_final_response"
+EMPTY_FINAL = "triton_enable_empty_final_response"
+_INT64_MAX = (1 << 63) - 1
+
+# datatype -> (InferTensorContents field, numpy dtype of the elements)
+_TYPED: dict[str, tuple[str, Any]] = {
+    "BOOL": ("bool_contents", np.bool_),
+    "INT8": ("int_contents", np.int8),
+    "INT16": ("int_contents", np.int16),
+    "INT32": ("int_contents", np.int32),
+    "INT64": ("int64_contents", np.int64),
+    "UINT8": ("uint_contents", np.uint8),
+    "UINT16": ("uint_contents", np.uint16),
+    "UINT32": ("uint_contents", np.uint32),
+    "UINT64": ("uint64_contents", np.uint64),
+    "FP32": ("fp32_contents", np.float32),
+    "FP64": ("fp64_contents", np.float64),
+    "BYTES": ("bytes_contents", np.object_),
+}
+
+
+def parse_version(text: str) -> int:
+    """A request's version string: "" is -1 (the policy's choice)."""
+    if not text:
+        return -1
+    if not text.isdigit():
+        raise invalid_arg(f"model version '{text}' is not a positive integer")
+    return int(text)
+
+
+def param_value(param: Any) -> Any:
+    """The value set in an InferParameter / ModelRepositoryParameter (None if unset)."""
+    kind = param.WhichOneof("parameter_choice")
+    return getattr(param, kind) if kind else None
+
+
+def params_dict(params: Any) -> dict[str, Any]:
+    return {k: param_value(v) for k, v in params.items()}
+
+
+def set_param(target: Any, value: Any) -> None:
+    """Store a Python value in an InferParameter, choosing the field by type."""
+    if isinstance(value, bool):
+        target.bool_param = value
+    elif isinstance(value, int):
+        if value > _INT64_MAX:
+            target.uint64_param = value
+        else:
+            target.int64_param = value
+    elif isinstance(value, float):
+        target.double_param = value
+    else:
+        target.string_param = str(value)
+
+
+@dataclass
+class OutputSpec:
+    """What the client asked of one output: classification, a shared-memory location."""
+
+    classification: int = 0
+    shm: ShmRef | None = None
+    parameters: dict[str, Any] | None = None
+
+
+@dataclass
+class Decoded:
+    """A decoded request with what its response encoding needs."""
+
+    request: InferenceRequest
+    outputs: dict[str, OutputSpec]
+    empty_final: bool = False
+
+
+def _typed_input(name: str, datatype: str, shape: tuple[int, ...], contents: Any) -> Tensor:
+    entry = _TYPED.get(datatype)
+    if entry is None:
+        raise invalid_arg(
+            f"input '{name}': {datatype} data cannot be sent as typed contents; "
+            "use raw_input_contents")
+    field, dtype = entry
+    values = getattr(contents, field)
+    count = element_count(shape)
+    if len(values) != count:
+        raise invalid_arg(
+            f"input '{name}': {datatype}{list(shape)} needs {count} element(s) in "
+            f"contents.{field}, got {len(values)}")
+    array = np.array(list(values) if dtype is np.object_ else values, dtype=dtype)
+    return Tensor(name, datatype, shape, array.reshape(shape))
+
+
+def decode_request(server: Server, msg: Any) -> Decoded:
+    """Build the InferenceRequest of a ModelInferRequest (INVALID_ARG says what is wrong)."""
+    inputs: dict[str, Tensor] = {}
+    raw = msg.raw_input_contents
+    next_raw = 0
+    for t in msg.inputs:
+        name = t.name
+        if name in inputs:
+            raise invalid_arg(f"input '{name}' appears more than once in the request")
+        shape = tuple(t.shape)
+        ref = shm_ref(f"input '{name}'", params_dict(t.parameters)) if t.parameters else None
+        if ref is not None:
+            tensor = input_from_shm(server, name, t.datatype, shape, ref)
+        elif t.HasField("contents"):
+            if raw:
+                raise invalid_arg(
+                    f"input '{name}': contents must not be given when the request uses "
+                    "raw_input_contents")
+            tensor = _typed_input(name, t.datatype, shape, t.contents)
+        else:
+            if next_raw >= len(raw):
+                raise invalid_arg(
+                    f"input '{name}' has no data: give it raw_input_contents, contents or a "
+                    "shared memory region")
+            tensor = Tensor.from_buffer(name, t.datatype, shape, raw[next_raw])
+            next_raw += 1
+        inputs[name] = tensor
+    if next_raw != len(raw):
+        raise invalid_arg(
+            f"the request has {len(raw)} raw_input_contents but only {next_raw} input(s) "
+            "read from them")
+    request = InferenceRequest(msg.model_name, inputs, parse_version(msg.model_version),
+                               id=msg.id)
+    empty_final = False
+    if msg.parameters:
+        params = params_dict(msg.parameters)
+        empty_final = bool(params.pop(EMPTY_FINAL, False))
+        apply_request_parameters(request, params)
+    outputs: dict[str, OutputSpec] = {}
+    if msg.outputs:
+        request.requested_outputs = []
+        for o in msg.outputs:
+            spec = OutputSpec()
+            if o.parameters:
+                params = params_dict(o.parameters)
+                spec.parameters = params
+                spec.shm = shm_ref(f"output '{o.name}'", params)
+                k = params.get("classification", 0)
+                if isinstance(k, bool) or not isinstance(k, int):
+                    raise invalid_arg(f"output '{o.name}': classification must be an integer")
+                spec.classification = k
+            request.requested_outputs.append(o.name)
+            outputs[o.name] = spec
+    return Decoded(request, outputs, empty_final)
+
+
+def encode_response(server: Server, decoded: Decoded, response: InferenceResponse,
+                    version: int, final: bool | None = None) -> Any:
+    """The ModelInferResponse of ``response``; ``final`` adds triton_final_response."""
+    request = decoded.request
+    msg = pb.ModelInferResponse(model_name=request.model_name, model_version=str(version),
+                                id=request.id)
+    if response.parameters:
+        for key, value in response.parameters.items():
+            set_param(msg.parameters[key], value)
+    if final is not None:
+        msg.parameters[FINAL].bool_param = final
+    raw = msg.raw_output_contents
+    for tensor in response.outputs:
+        spec = decoded.outputs.get(tensor.name)
+        if spec is not None and spec.classification:
+            loaded = server.model(request.model_name, version)
+            labels = labels_for(loaded.config, loaded.ctx.model_dir, tensor.name)
+            tensor = classify(tensor, spec.classification, labels,
+                              loaded.config.max_batch_size > 0)
+        out = msg.outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
+        if spec is not None and spec.shm is not None:
+            output_to_shm(server, tensor, spec.shm)
+            for key, value in (spec.parameters or {}).items():
+                if key.startswith("shared_memory_"):
+                    set_param(out.parameters[key], value)
+            raw.append(b"")
+        else:
+            raw.append(bytes(tensor.to_wire()))
+    return msg
+
+
+def stream_error(decoded: Decoded | None, msg: Any, error: TritonError) -> Any:
+    """A ModelStreamInferResponse carrying ``error`` for one request of a stream."""
+    out = pb.ModelStreamInferResponse(error_message=error.message)
+    out.infer_response.model_name = msg.model_name
+    out.infer_response.model_version = msg.model_version
+    out.infer_response.id = msg.id
+    return out
