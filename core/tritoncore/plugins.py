@@ -31,7 +31,8 @@ ENV_TRACE = "TRITONCORE_TRACE_HOOKS"
 #: Built-in backends (the ensemble scheduler's platform).
 BUILTIN_BACKENDS: tuple[str, ...] = ("tritoncore.scheduling.ensemble",)
 #: Built-in plugins, registered like any other (modules with hook implementations).
-BUILTINS: tuple[str, ...] = ("tritoncore.frontends.http",)
+BUILTINS: tuple[str, ...] = ("tritoncore.frontends.http", "tritoncore.frontends.grpc",
+                             "tritoncore.frontends.metrics")
 
 
 @dataclass(frozen=True)

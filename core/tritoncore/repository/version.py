@@ -109,7 +109,8 @@ class LoadedVersion:
             if wanted:
                 response.outputs = [t for t in response.outputs if t.name in wanted]
             if response.final:
-                stats.request_done(response.error is None, time.monotonic_ns() - arrival)
+                stats.request_done(response.error is None, time.monotonic_ns() - arrival,
+                                   _failure_reason(response.error))
             deliver(response)
 
         request.sender = ResponseSender(counted)
@@ -147,3 +148,10 @@ def scheduler_for(ctx: ModelContext, runners: list[InstanceRunner]) -> Scheduler
 def unavailable(name: str, version: int, reason: str) -> TritonError:
     return TritonError(ErrorCode.UNAVAILABLE,
                        f"model '{name}' version {version} is not ready: {reason}")
+
+
+def _failure_reason(error: TritonError | None) -> str:
+    """Triton's metric reason for a failed request: cancelled, or the backend's error."""
+    if error is None:
+        return ""
+    return "CANCELED" if error.code is ErrorCode.CANCELLED else "BACKEND"
