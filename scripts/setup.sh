@@ -16,7 +16,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
     if ! { .venv/bin/python -m pip install --upgrade pip &&
         .venv/bin/python -m pip install \
         -e '.[test]' \
-        -e plugins/python -e 'plugins/pytorch[test]' -e plugins/onnx -e plugins/tensorrt \
+        -e plugins/python -e 'plugins/pytorch[test]' -e 'plugins/onnx[test]' -e plugins/tensorrt \
         'torch==2.13.0' \
         -e sdk \
         -e examples/identity_backend; } >"$log" 2>&1; then

@@ -1,3 +1,7 @@
-"""ONNX Runtime backend for tritoncore (not implemented yet: this distribution registers no backend)."""
+"""tritoncore-onnxruntime: serves ONNX models with ONNX Runtime.
+
+Importing this package does not import onnxruntime; the entry point module
+(``tritoncore_onnxruntime.plugin``) does, when the first model that needs it loads.
+"""
 
 __version__ = "0.1.0"

@@ -1,0 +1,164 @@
+"""One model instance: its own ONNX Runtime session; execute gathers, runs, scatters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnxruntime as ort
+from tritoncore import dtypes
+from tritoncore.backend import ModelInstance
+from tritoncore.errors import TritonError, internal, invalid_arg
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
+from tritoncore.tensor import MemoryKind, Tensor
+
+from tritoncore_onnxruntime.specs import TensorSpec
+
+if TYPE_CHECKING:
+    from tritoncore_onnxruntime.model import OnnxModel
+
+
+class OnnxInstance(ModelInstance):
+    """Runs batches of requests through one session; never called concurrently."""
+
+    def __init__(self, model: OnnxModel, name: str, kind: str, device_id: int,
+                 session: ort.InferenceSession, run_options: ort.RunOptions | None) -> None:
+        self.model = model
+        self.name = name
+        self.kind = kind
+        self.device_id = device_id
+        self.session = session
+        self.run_options = run_options
+        self.batching = model.max_batch_size > 0
+        self.provider = session.get_providers()[0]
+
+    def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse]:
+        """One response per request; requests with the same shapes run as one batch."""
+        responses = [InferenceResponse()] * len(requests)
+        for group in self._groups(requests):
+            batch = [requests[i] for i in group]
+            try:
+                for i, outputs in zip(group, self._run(batch)):
+                    responses[i] = InferenceResponse(outputs=outputs)
+            except Exception as exc:  # noqa: BLE001 - a failure fails this batch only
+                error = exc if isinstance(exc, TritonError) else internal(
+                    f"model '{self.model.name}' instance '{self.name}': ONNX Runtime execute "
+                    f"failure: {type(exc).__name__}: {str(exc).strip()}")
+                for i in group:
+                    responses[i] = InferenceResponse(error=error)
+        return responses
+
+    def _groups(self, requests: list[InferenceRequest]) -> list[list[int]]:
+        if not self.batching:
+            return [[i] for i in range(len(requests))]
+        groups: dict[Any, list[int]] = {}
+        for i, r in enumerate(requests):
+            on_gpu = any(t.memory is MemoryKind.GPU for t in r.inputs.values())
+            key = (i,) if on_gpu else tuple(sorted(
+                (n, t.datatype, t.shape[1:]) for n, t in r.inputs.items()))
+            groups.setdefault(key, []).append(i)
+        return list(groups.values())
+
+    def _run(self, requests: list[InferenceRequest]) -> list[list[Tensor]]:
+        model = self.model
+        sizes = [r.batch_size(model.max_batch_size) for r in requests]
+        wanted = _wanted(model.outputs, requests)
+        names = [s.name for s in wanted]
+        present = [s for s in model.inputs if s.name in requests[0].inputs]
+        if any(requests[0].inputs[s.name].memory is MemoryKind.GPU for s in present):
+            results = self._run_bound(requests[0], present, names)
+        else:
+            feed = {s.name: self._gather(s, requests) for s in present}
+            results = self.session.run(names, feed, self.run_options)
+        host = {s.name: self._check(s, np.asarray(v), sum(sizes))
+                for s, v in zip(wanted, results)}
+        return _scatter(requests, sizes, wanted, host, self.batching)
+
+    def _gather(self, spec: TensorSpec, requests: list[InferenceRequest]) -> np.ndarray:
+        parts = [r.inputs[spec.name].as_numpy() for r in requests]
+        value = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if spec.datatype == "BYTES":  # onnxruntime takes str elements for tensor(string)
+            value = np.array([v.decode("utf-8", "surrogateescape") if isinstance(v, bytes)
+                              else v for v in value.reshape(-1)],
+                             dtype=object).reshape(value.shape)
+        if spec.reshape is not None:
+            lead = [value.shape[0]] if self.batching else []
+            value = value.reshape([*lead, *spec.reshape])
+        return value
+
+    def _run_bound(self, request: InferenceRequest, present: list[TensorSpec],
+                   names: list[str]) -> list[np.ndarray]:
+        """GPU inputs bound in place through IO binding (no host round trip)."""
+        if self.kind != "KIND_GPU" or self.provider == "CPUExecutionProvider":
+            raise invalid_arg(
+                f"model '{self.model.name}' instance '{self.name}' runs on {self.provider}; "
+                "send its inputs in host memory (GPU inputs need a KIND_GPU instance)"
+            )
+        binding = self.session.io_binding()
+        for spec in present:
+            tensor = request.inputs[spec.name]
+            if tensor.memory is MemoryKind.GPU:
+                binding.bind_input(spec.name, "cuda", tensor.device_id,
+                                   dtypes.by_name(spec.datatype).numpy, list(tensor.shape),
+                                   _device_pointer(tensor))
+            else:
+                binding.bind_cpu_input(spec.name, self._gather(spec, [request]))
+        for name in names:
+            binding.bind_output(name)
+        self.session.run_with_iobinding(binding, self.run_options)
+        return list(binding.copy_outputs_to_cpu())
+
+    def _check(self, spec: TensorSpec, value: np.ndarray, batch: int) -> np.ndarray:
+        if self.batching and (value.ndim == 0 or value.shape[0] != batch):
+            raise internal(
+                f"model '{self.model.name}': output '{spec.name}' has shape "
+                f"{list(value.shape)}; its first dimension must be the batch size {batch}"
+            )
+        return value
+
+    def finalize(self) -> None:
+        self.session = None  # type: ignore[assignment]
+
+
+def _device_pointer(tensor: Tensor) -> int:
+    """The device address of a GPU tensor (CUDA array interface, or torch's data_ptr)."""
+    data = tensor.data
+    interface = getattr(data, "__cuda_array_interface__", None)
+    if interface is not None:
+        return int(interface["data"][0])
+    if hasattr(data, "data_ptr"):
+        return int(data.data_ptr())
+    raise invalid_arg(f"input '{tensor.name}': GPU data of type {type(data).__name__} exposes "
+                      "no device pointer (__cuda_array_interface__)")
+
+
+def _wanted(outputs: list[TensorSpec], requests: list[InferenceRequest]) -> list[TensorSpec]:
+    if any(r.requested_outputs is None for r in requests):
+        return outputs
+    names = {n for r in requests for n in r.requested_outputs or ()}
+    return [s for s in outputs if s.name in names]
+
+
+def _scatter(requests: list[InferenceRequest], sizes: list[int], wanted: list[TensorSpec],
+             host: dict[str, np.ndarray], batching: bool) -> list[list[Tensor]]:
+    results = []
+    offset = 0
+    for request, size in zip(requests, sizes):
+        outputs = []
+        for spec in wanted:
+            if request.requested_outputs is not None and \
+                    spec.name not in request.requested_outputs:
+                continue
+            value = host[spec.name]
+            if batching:
+                value = value[offset:offset + size]
+            if spec.reshape is not None:
+                value = value.reshape([*([size] if batching else []), *spec.dims])
+            if spec.datatype == "BYTES":  # onnxruntime hands back str elements
+                value = np.array([v.encode("utf-8", "surrogateescape") if isinstance(v, str)
+                                  else v for v in value.reshape(-1)],
+                                 dtype=object).reshape(value.shape)
+            outputs.append(Tensor.from_numpy(spec.name, value, spec.datatype))
+        results.append(outputs)
+        offset += size
+    return results
