@@ -130,6 +130,9 @@ def test_queue_full_is_rejected_and_counted_as_failure(repo: Path) -> None:
             assert info.value.code is ErrorCode.UNAVAILABLE
             assert "exceeds maximum queue size" in info.value.message
             await asyncio.gather(running, queued)
+            stats = server.model("m").stats
+            assert stats.requests["fail"].count == 1 and stats.failures["REJECTED"] == 1
+            assert stats.requests["success"].count == 2
         finally:
             await server.stop()
 
@@ -157,6 +160,7 @@ def test_queue_timeout_rejects_waiting_request(repo: Path) -> None:
             await running
             stats = server.statistics("m")["model_stats"][0]["inference_stats"]
             assert stats["fail"]["count"] == 1 and stats["success"]["count"] == 2
+            assert server.model("m").stats.failures["REJECTED"] == 1
         finally:
             await server.stop()
 

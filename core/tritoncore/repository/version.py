@@ -16,6 +16,7 @@ from tritoncore.scheduling.admission import check_request
 from tritoncore.scheduling.instance import InstanceRunner
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse, ResponseSender
 from tritoncore.config.defaults import is_ensemble
+from tritoncore.scheduling.batcher import QueueTimeout
 from tritoncore.scheduling.dynamic import DynamicBatcher
 from tritoncore.scheduling.ensemble import EnsembleScheduler
 from tritoncore.scheduling.scheduler import FifoScheduler, Scheduler
@@ -114,7 +115,11 @@ class LoadedVersion:
             deliver(response)
 
         request.sender = ResponseSender(counted)
-        self.scheduler.enqueue(request)
+        try:
+            self.scheduler.enqueue(request)
+        except TritonError:  # refused (queue full, bad priority): a failed request too
+            stats.request_done(False, time.monotonic_ns() - arrival, "REJECTED")
+            raise
 
     async def unload(self, executor: Executor) -> None:
         """Finish queued and running requests, then finalize instances and the model."""
@@ -151,7 +156,10 @@ def unavailable(name: str, version: int, reason: str) -> TritonError:
 
 
 def _failure_reason(error: TritonError | None) -> str:
-    """Triton's metric reason for a failed request: cancelled, or the backend's error."""
+    """Triton's metric reason for a failed request: timed out in the queue, cancelled, or the
+    backend's error (requests refused at the queue are counted where they are refused)."""
     if error is None:
         return ""
+    if isinstance(error, QueueTimeout):
+        return "REJECTED"
     return "CANCELED" if error.code is ErrorCode.CANCELLED else "BACKEND"
