@@ -189,3 +189,34 @@ def test_preserve_ordering_across_instances(repo: Path, preserve: bool) -> None:
         assert finished == (["slow", "fast"] if preserve else ["fast", "slow"])
 
     run(go)
+
+
+def test_warmup_runs_on_every_instance_before_ready(repo: Path) -> None:
+    write_model(repo, "warm", """
+        instance_group [ { count: 2 } ]
+        model_warmup [ { name: "zeros" batch_size: 2 count: 3
+                         inputs { key: "INPUT0" value: { data_type: TYPE_FP32 dims: [ 5 ]
+                                                         zero_data: true } } } ]""")
+    write_model(repo, "cold", params(mode="raise") + """
+        model_warmup [ { name: "boom" batch_size: 1
+                         inputs { key: "INPUT0" value: { data_type: TYPE_FP32 dims: [ 1 ]
+                                                         random_data: true } } } ]""")
+
+    async def go() -> None:
+        server = make_server(repo, exit_on_error=False)
+        await server.start()
+        try:
+            runs = [e for e in testing_backend.EVENTS if e[0] == "execute" and e[1] == "warm"]
+            assert sorted(e[3] for e in runs) == ["warm_0_0"] * 3 + ["warm_0_1"] * 3
+            assert all(e[7] == ["warmup:zeros"] for e in runs)
+            stats = server.statistics("warm")["model_stats"][0]
+            assert stats["execution_count"] == 0  # warmup is not traffic
+            rows = {r["name"]: r for r in server.repository_index()}
+            assert rows["warm"]["state"] == "READY"
+            assert rows["cold"]["state"] == "UNAVAILABLE"
+            assert "warmup 'boom' failed on instance 'cold_0'" in rows["cold"]["reason"]
+            assert "ValueError: boom" in rows["cold"]["reason"]
+        finally:
+            await server.stop()
+
+    run(go)

@@ -21,6 +21,7 @@ from tritoncore.scheduling.dynamic import DynamicBatcher
 from tritoncore.scheduling.ensemble import EnsembleScheduler
 from tritoncore.scheduling.scheduler import FifoScheduler, Scheduler
 from tritoncore.scheduling.stats import ModelStats
+from tritoncore.scheduling.warmup import warm_up
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,11 @@ class LoadedVersion:
                     InstanceRunner(ctx.name, name, instance, stats, ctx.config.max_batch_size,
                                    ctx.decoupled)
                 )
+            if ctx.config.model_warmup:
+                await warm_up(ctx.config, ctx.model_dir, runners)
+                stats = ModelStats()  # warmup is not traffic
+                for runner in runners:
+                    runner.stats = stats
         except BaseException:
             for runner in runners:
                 await runner.finalize()
