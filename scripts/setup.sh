@@ -26,3 +26,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
     fi
     echo "$inputs" > "$stamp"
 fi
+# Example models built at set-up (random weights, git-ignored); only missing ones are built.
+.venv/bin/python -W ignore scripts/make_example_models.py
