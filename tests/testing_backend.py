@@ -5,7 +5,8 @@ in ``EVENTS`` so tests can check what the core did:
 
 * ``mode``: ``double`` (OUTPUT0 = 2 * INPUT0, default), ``raise``, ``short`` (no responses),
   ``decoupled`` (INPUT0[0] responses, then a final flag), ``sleep_input`` (like double, after
-  sleeping INPUT0[0] ms).
+  sleeping INPUT0[0] ms), ``sequence`` (records every input, OUTPUT0 = STATE_OUT = STATE_IN +
+  INPUT0).
 * ``delay_ms``: sleep in every execute; ``load_delay_ms``: sleep in load_model.
 * ``fail_load``: raise in load_model with this message.
 * ``autocomplete``: fill one FP32 input/output pair when the config has none.
@@ -60,6 +61,18 @@ class TestInstance(ModelInstance):
             time.sleep(float(requests[0].inputs["INPUT0"].as_numpy().reshape(-1)[0]) / 1000)
         record("execute", self.ctx.model.name, self.ctx.model.version, self.ctx.name,
                start, time.monotonic(), len(requests), [r.id for r in requests])
+        if self.mode == "sequence":  # record what arrived; STATE_OUT = STATE_IN + INPUT0
+            responses = []
+            for r in requests:
+                seen = {n: t.as_numpy().reshape(-1)[0] for n, t in r.inputs.items()}
+                seen = {n: v.item() if hasattr(v, "item") else v for n, v in seen.items()}
+                record("sequence", self.ctx.name, r.correlation_id, seen)
+                x = r.inputs["INPUT0"].as_numpy()
+                state = r.inputs["STATE_IN"].as_numpy() + x
+                responses.append(InferenceResponse(outputs=[
+                    Tensor.from_numpy("OUTPUT0", state.copy()),
+                    Tensor.from_numpy("STATE_OUT", state)]))
+            return responses
         if self.mode == "raise":
             raise ValueError("boom")
         if self.mode == "short":

@@ -19,6 +19,7 @@ from tritoncore.config.defaults import is_ensemble
 from tritoncore.scheduling.batcher import QueueTimeout
 from tritoncore.scheduling.dynamic import DynamicBatcher
 from tritoncore.scheduling.ensemble import EnsembleScheduler
+from tritoncore.scheduling.sequence import SequenceBatcher
 from tritoncore.scheduling.scheduler import FifoScheduler, Scheduler
 from tritoncore.scheduling.stats import ModelStats
 from tritoncore.scheduling.warmup import warm_up
@@ -146,11 +147,14 @@ class LoadedVersion:
 
 
 def scheduler_for(ctx: ModelContext, runners: list[InstanceRunner]) -> Scheduler:
-    """The scheduler a config asks for: the ensemble scheduler for ensembles, the dynamic
-    batcher when it has ``dynamic_batching`` and batches at all, else one request at a time."""
+    """The scheduler a config asks for: the ensemble scheduler for ensembles, the sequence
+    batcher for ``sequence_batching``, the dynamic batcher when it has ``dynamic_batching``
+    and batches at all, else one request at a time."""
     config = ctx.config
     if is_ensemble(config):
         return EnsembleScheduler(config, ctx.server)
+    if config.HasField("sequence_batching"):
+        return SequenceBatcher(config.name, runners, config)
     if config.HasField("dynamic_batching") and config.max_batch_size > 0:
         return DynamicBatcher(config.name, runners, config)
     return FifoScheduler(config.name, runners)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tritoncore import dtypes
+from tritoncore.config.defaults import is_ensemble
 from tritoncore.errors import invalid_arg
 from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.scheduling.request import InferenceRequest
@@ -22,6 +23,12 @@ def check_request(config: Any, request: InferenceRequest) -> None:
     """
     model = config.name
     mbs = config.max_batch_size
+    if ((request.correlation_id not in (0, "", None) or request.flags)
+            and not config.HasField("sequence_batching") and not is_ensemble(config)):
+        raise invalid_arg(
+            f"model '{model}' is not configured for sequence batching: a request to it cannot "
+            "carry a sequence ID or sequence_start/sequence_end"
+        )
     declared = {i.name: i for i in config.input}
     for name in request.inputs:
         if name not in declared:

@@ -87,7 +87,7 @@ class DynamicBatcher(Scheduler):
         if self.ordering is not None:
             self.ordering.attach(request)
 
-    async def next_batch(self) -> list[InferenceRequest]:
+    async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
         while True:
             self.wakeup.clear()
             plan = self.planner.take(self.clock())

@@ -98,7 +98,7 @@ class EnsembleScheduler(Scheduler):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def next_batch(self) -> list[InferenceRequest]:  # pragma: no cover - no workers
+    async def next_batch(self, runner: Any) -> list[InferenceRequest]:  # pragma: no cover
         raise NotImplementedError("an ensemble has no instance workers")
 
     async def _serve(self, request: InferenceRequest) -> None:
@@ -148,14 +148,16 @@ class EnsembleScheduler(Scheduler):
                     tensors: dict[str, Tensor]) -> list[Tensor]:
         inputs = {model_input: renamed(tensors[name], model_input)
                   for model_input, name in step.input_map.items()}
-        sub = InferenceRequest(step.model_name, inputs,
-                               model_version=step.model_version if step.model_version > 0 else -1,
-                               id=request.id, requested_outputs=list(step.output_map),
-                               parameters=request.parameters, correlation_id=request.correlation_id,
-                               flags=request.flags, priority=request.priority,
+        version = step.model_version if step.model_version > 0 else -1
+        sub = InferenceRequest(step.model_name, inputs, model_version=version, id=request.id,
+                               requested_outputs=list(step.output_map),
+                               parameters=request.parameters, priority=request.priority,
                                timeout_us=request.timeout_us)
         try:
-            if self.server.model(step.model_name, sub.model_version).ctx.decoupled:
+            target = self.server.model(step.model_name, version).ctx
+            if target.config.HasField("sequence_batching"):  # sequences reach sequence models
+                sub.correlation_id, sub.flags = request.correlation_id, request.flags
+            if target.decoupled:
                 return await self._stream_step(request, sub)
             return (await self.server.infer(sub)).outputs
         except TritonError as exc:

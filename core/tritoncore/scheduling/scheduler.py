@@ -53,8 +53,8 @@ class Scheduler(abc.ABC):
         """Put the request in the queue (or raise to refuse it)."""
 
     @abc.abstractmethod
-    async def next_batch(self) -> list[InferenceRequest]:
-        """Wait for and return the next batch for a free instance."""
+    async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
+        """Wait for and return the next batch for ``runner``, which is free."""
 
     def finished(self, count: int) -> None:
         """``count`` queued requests left the scheduler (ran, failed or expired)."""
@@ -65,7 +65,7 @@ class Scheduler(abc.ABC):
 
     async def _work(self, runner: InstanceRunner) -> None:
         while True:
-            batch = await self.next_batch()
+            batch = await self.next_batch(runner)
             try:
                 live = [r for r in batch if not self._cancelled(r)]
                 if live:
@@ -106,7 +106,7 @@ class FifoScheduler(Scheduler):
     def _admit(self, request: InferenceRequest) -> None:
         self.queue.append(request)
 
-    async def next_batch(self) -> list[InferenceRequest]:
+    async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
         while not self.queue:
             self.wakeup.clear()
             await self.wakeup.wait()
