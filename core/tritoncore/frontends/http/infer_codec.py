@@ -266,8 +266,8 @@ def encode(server: Any, loaded: Any, model_name: str, decoded: DecodedRequest,
         entry: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype,
                                  "shape": list(tensor.shape)}
         if written is not None:
-            entry["parameters"] = {"shared_memory_region": spec.shm.region,  # type: ignore
-                                   "shared_memory_byte_size": written}
+            pass  # in the client's region; Triton's answer names no parameters (clients
+            # such as perf_analyzer's C++ client read any 'parameters' as binary data)
         elif spec.binary if spec is not None and spec.binary is not None else binary_default:
             wire = tensor.to_wire()
             entry["parameters"] = {BINARY_DATA_SIZE: len(wire) if isinstance(wire, bytes)
