@@ -252,7 +252,7 @@ def test_malformed_requests_are_invalid_argument(client: grpcclient.InferenceSer
                           (bad_bytes, "INVALID_ARGUMENT"), (no_data, "INVALID_ARGUMENT"),
                           (bad_version, "INVALID_ARGUMENT"),
                           # Triton 2.51 says NOT_FOUND here; tritoncore's core says UNAVAILABLE
-                          (missing_version, "UNAVAILABLE")]:
+                          (missing_version, "NOT_FOUND")]:
         err = call(request)
         assert err.code().name == code, (request, err.details())
         assert err.details()

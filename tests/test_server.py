@@ -72,8 +72,8 @@ def test_infer_metadata_config_and_statistics(repo: Path) -> None:
      "model 'double': input 'INPUT0' has shape [1, 2, 2], the model expects [-1, -1]"),
     (lambda: InferenceRequest("double", {}), ErrorCode.INVALID_ARG,
      "model 'double': request is missing input(s) INPUT0"),
-    (lambda: request("double", [1.0], version=7), ErrorCode.UNAVAILABLE,
-     "model 'double' version 7 is not ready"),
+    (lambda: request("double", [1.0], version=7), ErrorCode.NOT_FOUND,
+     "model 'double' version 7 is not ready: version not found; loaded versions: [1]"),
     (lambda: request("double", [1.0], requested_outputs=["NOPE"]), ErrorCode.INVALID_ARG,
      "model 'double' has no output 'NOPE'; its outputs are OUTPUT0"),
 ])

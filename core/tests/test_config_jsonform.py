@@ -85,6 +85,6 @@ def test_field_newer_than_triton_251_shown_only_when_set() -> None:
     config = parse_model_config_text(
         'platform: "ensemble" ensemble_scheduling { step { model_name: "a" } }'
     )
-    assert "max_inflight_responses" not in to_json_dict(config)["ensemble_scheduling"]
-    config.ensemble_scheduling.max_inflight_responses = 4
-    assert to_json_dict(config)["ensemble_scheduling"]["max_inflight_responses"] == 4
+    assert "max_inflight_requests" not in to_json_dict(config)["ensemble_scheduling"]
+    config.ensemble_scheduling.max_inflight_requests = 4
+    assert to_json_dict(config)["ensemble_scheduling"]["max_inflight_requests"] == 4

@@ -31,7 +31,7 @@ from google.protobuf.message import Message
 from tritoncore.config._fields import is_map, is_repeated
 
 # Fields newer than Triton 2.51, shown only when set to something other than the default.
-_NEWER_FIELDS = frozenset({"inference.ModelEnsembling.max_inflight_responses"})
+_NEWER_FIELDS = frozenset({"inference.ModelEnsembling.max_inflight_requests"})
 _FLOAT = FieldDescriptor.TYPE_FLOAT
 _DOUBLE = FieldDescriptor.TYPE_DOUBLE
 

@@ -371,6 +371,8 @@ class RepositoryManager:
                 return entry.loaded[max(entry.loaded)]
         elif version in entry.loaded:
             return entry.loaded[version]
+        elif version not in entry.status:  # never a version of this model (as Triton: 404)
+            raise not_found(self.not_ready_reason(name, version))
         raise TritonError(ErrorCode.UNAVAILABLE, self.not_ready_reason(name, version))
 
     def not_ready_reason(self, name: str, version: int) -> str:
