@@ -31,6 +31,11 @@ class DataType:
     def is_bytes(self) -> bool:
         return self.byte_size == 0
 
+    @property
+    def wire(self) -> np.dtype:
+        """The element type as laid out on the wire (little-endian)."""
+        return _WIRE[self.name]
+
 
 TABLE: tuple[DataType, ...] = (
     DataType("BOOL", np.dtype(np.bool_), 1, 1),
@@ -50,6 +55,7 @@ TABLE: tuple[DataType, ...] = (
 )
 
 _BY_NAME = {t.name: t for t in TABLE}
+_WIRE = {t.name: t.numpy.newbyteorder("<") for t in TABLE}
 _BY_CONFIG = {t.config_name: t for t in TABLE}
 _BY_CODE = {t.code: t for t in TABLE}
 # numpy -> wire name; BF16 is never inferred from numpy (uint16 means UINT16).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -174,7 +175,7 @@ class Server:
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         """One request, one response; an error response is raised as its TritonError."""
         loaded = self.model(request.model_name, request.model_version)
-        if loaded.ctx.decoupled:
+        if loaded.decoupled:
             raise TritonError(ErrorCode.UNSUPPORTED,
                               f"model '{request.model_name}' is decoupled: it may send any number "
                               "of responses, so use the streaming API (gRPC ModelStreamInfer)")
@@ -185,7 +186,15 @@ class Server:
             if not future.done():
                 future.set_result(response)
 
-        loaded.submit(request, lambda r: loop.call_soon_threadsafe(settle, r))
+        loop_thread = threading.get_ident()
+
+        def deliver(response: InferenceResponse) -> None:  # any thread
+            if threading.get_ident() == loop_thread:
+                settle(response)
+            else:
+                loop.call_soon_threadsafe(settle, response)
+
+        loaded.submit(request, deliver)
         try:
             response = await future
         except asyncio.CancelledError:

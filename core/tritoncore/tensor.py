@@ -62,18 +62,17 @@ class Tensor:
         """
         dt = dtypes.by_name(datatype)
         count = element_count(shape)
-        view = memoryview(buffer).cast("B")
         if dt.is_bytes:
-            array = deserialize_bytes(view, count, name).reshape(shape)
+            array = deserialize_bytes(buffer, count, name).reshape(shape)
         else:
+            nbytes = buffer.nbytes if isinstance(buffer, memoryview) else len(buffer)
             expected = count * dt.byte_size
-            if view.nbytes != expected:
+            if nbytes != expected:
                 raise invalid_arg(
                     f"input '{name}': {datatype}{list(shape)} needs {expected} bytes, "
-                    f"got {view.nbytes}"
+                    f"got {nbytes}"
                 )
-            array = np.frombuffer(view, dtype=dt.numpy.newbyteorder("<"), count=count)
-            array = array.reshape(shape)
+            array = np.frombuffer(buffer, dtype=dt.wire, count=count).reshape(shape)
         return cls(name, dt.name, tuple(shape), array)
 
     def as_numpy(self) -> np.ndarray:
@@ -108,7 +107,7 @@ class Tensor:
 
 def element_count(shape: tuple[int, ...] | list[int]) -> int:
     """Number of elements; negative dims are an INVALID_ARG error."""
-    if any(d < 0 for d in shape):
+    if shape and min(shape) < 0:
         raise invalid_arg(f"shape {list(shape)} has a negative dimension")
     return math.prod(shape)
 

@@ -12,7 +12,7 @@ from tritoncore import asynccall
 from tritoncore.backend import Backend, InstanceContext, Model, ModelContext
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.protocol import model_config_pb2 as mc
-from tritoncore.scheduling.admission import check_request
+from tritoncore.scheduling.admission import Admission
 from tritoncore.scheduling.instance import InstanceRunner
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse, ResponseSender
 from tritoncore.config.defaults import is_ensemble
@@ -60,6 +60,8 @@ class LoadedVersion:
         self.runners = runners
         self.stats = stats
         self.scheduler = scheduler_for(ctx, runners)
+        self.admission = Admission(ctx.config)
+        self.decoupled = ctx.decoupled
         self.load_seconds = 0.0
 
     @property
@@ -107,7 +109,7 @@ class LoadedVersion:
     def submit(self, request: InferenceRequest,
                deliver: Callable[[InferenceResponse], None]) -> None:
         """Validate and queue ``request``; its responses go to ``deliver`` (any thread)."""
-        check_request(self.config, request)
+        self.admission.check(request)
         request.model_version = self.version
         arrival = request.arrival_ns
         stats = self.stats

@@ -1,8 +1,12 @@
-"""Checks a request against its model's config before it is queued."""
+"""Checks a request against its model's config before it is queued.
+
+``Admission`` digests the config once per loaded version, so the per-request check is a
+handful of dictionary lookups.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from tritoncore import dtypes
 from tritoncore.config.defaults import is_ensemble
@@ -11,74 +15,80 @@ from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.scheduling.request import InferenceRequest
 
 
-def _dims_match(expected: list[int], actual: tuple[int, ...]) -> bool:
-    return len(expected) == len(actual) and all(e == -1 or e == a for e, a in zip(expected, actual))
+class InputSpec(NamedTuple):
+    datatype: str
+    dims: tuple[int, ...]
+    optional: bool
+    batched: bool  # has the batch dimension (max_batch_size > 0 and not a shape tensor)
 
 
-def check_request(config: Any, request: InferenceRequest) -> None:
-    """Raise INVALID_ARG with a message saying what to fix when ``request`` does not fit.
+def _fits(expected: tuple[int, ...], actual: tuple[int, ...]) -> bool:
+    if expected == actual:
+        return True
+    return len(expected) == len(actual) and all(e == -1 or e == a
+                                                for e, a in zip(expected, actual))
 
-    Checks input names, missing inputs, datatypes, shapes (with the batch dimension when
-    ``max_batch_size`` > 0), the batch size limit and requested output names.
-    """
-    model = config.name
-    mbs = config.max_batch_size
-    if ((request.correlation_id not in (0, "", None) or request.flags)
-            and not config.HasField("sequence_batching") and not is_ensemble(config)):
-        raise invalid_arg(
-            f"model '{model}' is not configured for sequence batching: a request to it cannot "
-            "carry a sequence ID or sequence_start/sequence_end"
-        )
-    declared = {i.name: i for i in config.input}
-    for name in request.inputs:
-        if name not in declared:
+
+class Admission:
+    """The checks of one model config: input names and types, shapes with the batch
+    dimension, the batch size limit, requested outputs, sequence fields."""
+
+    def __init__(self, config: Any) -> None:
+        self.model = config.name
+        self.max_batch_size = config.max_batch_size
+        self.inputs = {
+            i.name: InputSpec(dtypes.by_config_name(mc.DataType.Name(i.data_type)).name,
+                              tuple(i.dims), i.optional,
+                              config.max_batch_size > 0 and not i.is_shape_tensor)
+            for i in config.input}
+        self.required = [n for n, s in self.inputs.items() if not s.optional]
+        self.outputs = {o.name for o in config.output}
+        self.sequences = config.HasField("sequence_batching") or is_ensemble(config)
+
+    def check(self, request: InferenceRequest) -> None:
+        """Raise INVALID_ARG with a message saying what to fix when ``request`` does not fit."""
+        model = self.model
+        if (not self.sequences
+                and (request.flags or request.correlation_id not in (0, "", None))):
             raise invalid_arg(
-                f"model '{model}' has no input '{name}'; its inputs are "
-                f"{', '.join(declared) or 'none'}"
-            )
-    missing = [n for n, i in declared.items() if not i.optional and n not in request.inputs]
-    if missing:
-        raise invalid_arg(f"model '{model}': request is missing input(s) {', '.join(missing)}")
-    batch: int | None = None
-    for name, tensor in request.inputs.items():
-        spec = declared[name]
-        want = dtypes.by_config_name(mc.DataType.Name(spec.data_type)).name
-        if tensor.datatype != want:
-            raise invalid_arg(
-                f"model '{model}': input '{name}' expects {want}, got {tensor.datatype}"
-            )
-        shape = tensor.shape
-        if mbs > 0 and not spec.is_shape_tensor:
-            if not shape:
-                raise invalid_arg(
-                    f"model '{model}': input '{name}' needs a batch dimension "
-                    f"(shape [batch, {', '.join(map(str, spec.dims))}])"
-                )
-            if batch is not None and shape[0] != batch:
-                raise invalid_arg(
-                    f"model '{model}': inputs disagree on the batch size ({batch} vs "
-                    f"{shape[0]} for '{name}')"
-                )
-            batch = shape[0]
-            if not 1 <= batch <= mbs:
-                raise invalid_arg(
-                    f"model '{model}': batch size {batch} of input '{name}' is outside "
-                    f"1..{mbs} (max_batch_size)"
-                )
-            shape = shape[1:]
-        expected = list(spec.dims)
-        if not _dims_match(expected, shape):
-            full = ([-1] if mbs > 0 else []) + expected
-            raise invalid_arg(
-                f"model '{model}': input '{name}' has shape {list(tensor.shape)}, "
-                f"the model expects {full} (-1 is any size)"
-            )
-    if request.requested_outputs:
-        outputs = {o.name for o in config.output}
-        for name in request.requested_outputs:
-            if name not in outputs:
-                raise invalid_arg(
-                    f"model '{model}' has no output '{name}'; its outputs are "
-                    f"{', '.join(outputs) or 'none'}"
-                )
-
+                f"model '{model}' is not configured for sequence batching: a request to it "
+                "cannot carry a sequence ID or sequence_start/sequence_end")
+        inputs = request.inputs
+        specs = self.inputs
+        batch: int | None = None
+        for name, tensor in inputs.items():
+            spec = specs.get(name)
+            if spec is None:
+                raise invalid_arg(f"model '{model}' has no input '{name}'; its inputs are "
+                                  f"{', '.join(specs) or 'none'}")
+            if tensor.datatype != spec.datatype:
+                raise invalid_arg(f"model '{model}': input '{name}' expects {spec.datatype}, "
+                                  f"got {tensor.datatype}")
+            shape = tensor.shape
+            if spec.batched:
+                if not shape:
+                    raise invalid_arg(
+                        f"model '{model}': input '{name}' needs a batch dimension "
+                        f"(shape [batch, {', '.join(map(str, spec.dims))}])")
+                if batch is None:
+                    batch = shape[0]
+                    if not 1 <= batch <= self.max_batch_size:
+                        raise invalid_arg(
+                            f"model '{model}': batch size {batch} of input '{name}' is outside "
+                            f"1..{self.max_batch_size} (max_batch_size)")
+                elif shape[0] != batch:
+                    raise invalid_arg(f"model '{model}': inputs disagree on the batch size "
+                                      f"({batch} vs {shape[0]} for '{name}')")
+                shape = shape[1:]
+            if not _fits(spec.dims, shape):
+                full = ([-1] if spec.batched else []) + list(spec.dims)
+                raise invalid_arg(f"model '{model}': input '{name}' has shape "
+                                  f"{list(tensor.shape)}, the model expects {full} "
+                                  "(-1 is any size)")
+        if len(inputs) < len(specs) and any(n not in inputs for n in self.required):
+            missing = [n for n in self.required if n not in inputs]
+            raise invalid_arg(f"model '{model}': request is missing input(s) {', '.join(missing)}")
+        for name in request.requested_outputs or ():
+            if name not in self.outputs:
+                raise invalid_arg(f"model '{model}' has no output '{name}'; its outputs are "
+                                  f"{', '.join(self.outputs) or 'none'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,8 @@ class InstanceRunner:
         self.decoupled = decoupled
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"instance-{name}")
         self._open_requests: dict[int, InferenceRequest] = {}
+        # decided once: an async execute runs on the loop, a plain one in the worker thread
+        self._async = inspect.iscoroutinefunction(instance.execute)
 
     async def run(self, requests: list[InferenceRequest]) -> None:
         """Execute one batch; afterwards every non-decoupled request has its final response."""
@@ -45,7 +48,11 @@ class InstanceRunner:
             for r in requests:
                 self._open_requests[id(r)] = r
         try:
-            result = await asynccall.call(self.instance.execute, requests, executor=self.executor)
+            if self._async:
+                result = await self.instance.execute(requests)
+            else:
+                result = await asynccall.call(self.instance.execute, requests,
+                                              executor=self.executor)
         except Exception as exc:  # noqa: BLE001 - a backend failure becomes the requests' error
             error = self._as_error(exc)
             log.warning("%s", error.message)
@@ -53,9 +60,8 @@ class InstanceRunner:
                 self._fail(r, error)
             return
         finally:
-            end = time.monotonic_ns()
-            self.stats.batch_done(batch_size, len(requests), queue_ns, {
-                "compute_input": 0, "compute_infer": end - start, "compute_output": 0})
+            self.stats.batch_done(batch_size, len(requests), queue_ns,
+                                  time.monotonic_ns() - start)
         if self.decoupled:
             self._forget_closed()
             return

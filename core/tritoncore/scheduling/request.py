@@ -69,7 +69,34 @@ class ResponseSender:
         self.deliver(InferenceResponse(error=error, final=True))
 
 
-@dataclass
+class CancelFlag:
+    """Set once when the client goes away; cheaper than a threading.Event per request.
+
+    ``callbacks`` run (on the setting thread) when it is set, e.g. to tell a model process.
+    """
+
+    __slots__ = ("_set", "callbacks")
+
+    def __init__(self) -> None:
+        self._set = False
+        self.callbacks: list[Callable[[], None]] | None = None
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            for callback in self.callbacks or ():
+                callback()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def on_set(self, callback: Callable[[], None]) -> None:
+        if self.callbacks is None:
+            self.callbacks = []
+        self.callbacks.append(callback)
+
+
+@dataclass(slots=True)
 class InferenceRequest:
     """What a backend's ``execute`` receives (and what frontends build)."""
 
@@ -86,7 +113,7 @@ class InferenceRequest:
     timeout_us: int = 0
     sender: ResponseSender | None = None
     arrival_ns: int = field(default_factory=time.monotonic_ns)
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: CancelFlag = field(default_factory=CancelFlag)
 
     def send(self, response: InferenceResponse | None = None, final: bool = False) -> None:
         """Send through this request's sender (decoupled backends call this)."""

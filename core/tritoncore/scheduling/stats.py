@@ -45,21 +45,35 @@ class ModelStats:
     def request_done(self, ok: bool, duration_ns: int, reason: str = "BACKEND") -> None:
         """A request got its final response (successful or not; ``reason``: why it failed)."""
         with self._lock:
-            self.requests["success" if ok else "fail"].add(duration_ns)
-            if not ok:
+            if ok:
+                d = self.requests["success"]
+            else:
+                d = self.requests["fail"]
                 self.failures[reason if reason in self.failures else "OTHER"] += 1
+            d.count += 1
+            d.ns += duration_ns
             self.last_inference_ms = time.time_ns() // 1_000_000
 
-    def batch_done(self, batch_size: int, requests: int, queue_ns: int, stage_ns: dict[str, int]) -> None:
-        """A batch ran: ``stage_ns`` holds compute_input/infer/output nanoseconds."""
+    def batch_done(self, batch_size: int, requests: int, queue_ns: int, infer_ns: int,
+                   input_ns: int = 0, output_ns: int = 0) -> None:
+        """A batch of ``requests`` (``batch_size`` inferences) ran; the stages' nanoseconds.
+
+        Every stage is counted even at 0 ns: perf_analyzer requires equal stage counts.
+        """
         with self._lock:
             self.execution_count += 1
             self.inference_count += batch_size
-            self.requests["queue"].add(queue_ns, requests)
-            per_batch = self.batches.setdefault(batch_size, {k: Duration() for k in STAGES})
-            for stage, ns in stage_ns.items():
-                self.requests[stage].add(ns, requests)
-                per_batch[stage].add(ns)
+            r = self.requests
+            r["queue"].add(queue_ns, requests)
+            r["compute_input"].add(input_ns, requests)
+            r["compute_infer"].add(infer_ns, requests)
+            r["compute_output"].add(output_ns, requests)
+            per_batch = self.batches.get(batch_size)
+            if per_batch is None:
+                per_batch = self.batches[batch_size] = {k: Duration() for k in STAGES}
+            per_batch["compute_input"].add(input_ns)
+            per_batch["compute_infer"].add(infer_ns)
+            per_batch["compute_output"].add(output_ns)
 
     def as_json(self, name: str, version: int) -> dict[str, Any]:
         """Triton's ``model_stats`` entry."""

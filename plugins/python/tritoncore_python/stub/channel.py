@@ -27,6 +27,10 @@ class Decoder:
         self.buffer = bytearray()
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
+        if not self.buffer and len(data) >= HEADER.size:  # the usual case: one whole message
+            (size,) = HEADER.unpack_from(data)
+            if len(data) == HEADER.size + size:
+                return [pickle.loads(memoryview(data)[HEADER.size:])]
         self.buffer += data
         out = []
         while len(self.buffer) >= HEADER.size:
