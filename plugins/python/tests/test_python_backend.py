@@ -327,3 +327,21 @@ def test_inputs_in_client_shm_reach_the_stub_without_a_copy(repo: Path) -> None:
         run(go())
     finally:
         os.unlink(f"/dev/shm{key}")
+
+
+def test_cancellation_reaches_the_model(repo: Path, caplog: Any) -> None:
+    caplog.set_level("INFO")
+
+    async def go() -> None:
+        async with serve(repo, "ticker") as server:
+            stream = server.infer_stream(req("ticker", IN=np.array([0], np.int32)))
+            got = [await stream.__anext__() for _ in range(3)]
+            assert [out(r, "OUT").tolist() for r in got] == [[0], [1], [2]]
+            await stream.aclose()  # the client goes away: the request is cancelled
+            for _ in range(100):
+                if "ticker: cancelled after" in caplog.text:
+                    break
+                await asyncio.sleep(0.02)
+
+    run(go())
+    assert "ticker: cancelled after" in caplog.text

@@ -190,6 +190,7 @@ class PythonInstance(ModelInstance):
                 rid = next(self._ids)
                 rids.append(rid)
                 self.open[rid] = request
+                request.cancelled.on_set(self._forward_cancel(rid))
                 offsets = self.inputs_of.setdefault(rid, [])
                 inputs = []
                 for t in request.inputs.values():
@@ -246,6 +247,16 @@ class PythonInstance(ModelInstance):
                 self.release.append(offset)
         return InferenceResponse(outputs=outputs, error=_error(body.get("error")),
                                  parameters=body.get("parameters", {}))
+
+    def _forward_cancel(self, rid: int) -> Callable[[], None]:
+        """A callback telling the stub that request ``rid`` was cancelled (any thread)."""
+        loop = asyncio.get_running_loop()
+
+        def send() -> None:
+            if rid in self.open and self.stub is not None and self.stub.dead is None:
+                self.stub.send({"op": "cancel", "rid": rid})
+
+        return lambda: loop.call_soon_threadsafe(send)
 
     def _free_inputs(self, rid: int) -> None:
         if self.stub is not None and self.stub.inputs is not None:
