@@ -85,3 +85,10 @@ def tritoncore_model_loaded(name: str, version: int, config: Any) -> None:
 @hookspec
 def tritoncore_model_unloaded(name: str, version: int) -> None:
     """Called after a model version was unloaded and its instances finalized. Since 0.1."""
+
+
+@hookspec
+def tritoncore_metrics_text(server: Server) -> str | None:
+    """Extra Prometheus text for ``/metrics`` (complete ``# HELP``/``# TYPE`` blocks), e.g.
+    the custom metrics a backend's models define. Called on every scrape. Since 0.1.
+    """

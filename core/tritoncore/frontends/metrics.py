@@ -133,7 +133,8 @@ def render(server: Any, cpu: CpuSampler | None) -> str:
             lines.append(f"# HELP {name} {help_text}")
             lines.append(f"# TYPE {name} gauge")
             lines.append(f"{name} {_number(cpu.values[name])}")
-    return "\n".join(lines) + "\n"
+    extra = [t for t in server.plugins.hook.tritoncore_metrics_text(server=server) if t]
+    return "\n".join(lines + extra) + "\n"
 
 
 class MetricsFrontend(Frontend):

@@ -345,3 +345,20 @@ def test_cancellation_reaches_the_model(repo: Path, caplog: Any) -> None:
 
     run(go())
     assert "ticker: cancelled after" in caplog.text
+
+
+def test_custom_metrics_appear_on_the_metrics_page(repo: Path) -> None:
+    from tritoncore.frontends.metrics import render
+
+    async def go() -> None:
+        async with serve(repo, "counting") as server:
+            for value in (1.0, 2.5):
+                await server.infer(req("counting", X=np.array([value], np.float32)))
+            await asyncio.sleep(0.05)  # metric updates travel on the control channel
+            text = render(server, None)
+            assert "# TYPE custom_requests_total counter" in text
+            assert 'custom_requests_total{model="counting"} 2' in text
+            assert "# TYPE custom_last_input gauge" in text
+            assert 'custom_last_input{model="counting"} 2.5' in text
+
+    run(go())

@@ -427,6 +427,29 @@ def _encode_inline(response: InferenceResponse) -> dict[str, Any]:
     return body
 
 
+def metrics_text(metrics: Mapping[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]]) -> str:
+    """Prometheus text of the models' ``pb_utils.MetricFamily`` metrics."""
+    families: dict[str, list[dict[str, Any]]] = {}
+    for (family, _), msg in sorted(metrics.items()):
+        families.setdefault(family, []).append(msg)
+    lines = []
+    for family, msgs in families.items():
+        kind = "counter" if msgs[0]["kind"] == 0 else "gauge"
+        lines += [f"# HELP {family} {msgs[0]['description']}", f"# TYPE {family} {kind}"]
+        for msg in msgs:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(msg["labels"].items()))
+            value = msg["value"]
+            text = str(int(value)) if float(value).is_integer() else repr(float(value))
+            lines.append(f"{family}{{{labels}}} {text}" if labels else f"{family} {text}")
+    return "\n".join(lines)
+
+
 @hookimpl
 def tritoncore_register_backends(register: Callable[[type[Backend]], None]) -> None:
     register(PythonBackend)
+
+
+@hookimpl
+def tritoncore_metrics_text(server: Any) -> str | None:
+    backend = server.repository.backends.get(PythonBackend.name)
+    return metrics_text(backend.metrics) if backend is not None and backend.metrics else None
