@@ -27,6 +27,7 @@ from tritoncore.server import Server
 from tritoncore.tensor import Tensor
 
 MODELS = Path(__file__).parent / "models"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "model_repository"
 
 
 @pytest.fixture
@@ -37,8 +38,10 @@ def repo(tmp_path: Path) -> Path:
 
 
 def add(repo: Path, *names: str) -> None:
+    """Copy test models (or, for add_sub, the example repository's) into ``repo``."""
     for name in names:
-        shutil.copytree(MODELS / name, repo / name)
+        source = MODELS / name if (MODELS / name).is_dir() else EXAMPLES / name
+        shutil.copytree(source, repo / name)
 
 
 @asynccontextmanager

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from tritoncore import dtypes
+from tritoncore.errors import ErrorCode
 from tritoncore.tensor import deserialize_bytes
 
 TRITONSERVER_RESPONSE_COMPLETE_FINAL = 1
@@ -37,14 +38,14 @@ _RUNTIME: Any = None
 class TritonError(Exception):
     """An error a model returns in a response (or raises); codes as Triton's."""
 
-    UNKNOWN = 0
-    INTERNAL = 1
-    NOT_FOUND = 2
-    INVALID_ARG = 3
-    UNAVAILABLE = 4
-    UNSUPPORTED = 5
-    ALREADY_EXISTS = 6
-    CANCELLED = 7
+    UNKNOWN = ErrorCode.UNKNOWN.value
+    INTERNAL = ErrorCode.INTERNAL.value
+    NOT_FOUND = ErrorCode.NOT_FOUND.value
+    INVALID_ARG = ErrorCode.INVALID_ARG.value
+    UNAVAILABLE = ErrorCode.UNAVAILABLE.value
+    UNSUPPORTED = ErrorCode.UNSUPPORTED.value
+    ALREADY_EXISTS = ErrorCode.ALREADY_EXISTS.value
+    CANCELLED = ErrorCode.CANCELLED.value
 
     def __init__(self, message: str, code: int = INTERNAL) -> None:
         super().__init__(message)
