@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tritoncore.options import ServerOptions
 from tritoncore.plugins import PluginManager
 from tritoncore.scheduling.request import InferenceRequest

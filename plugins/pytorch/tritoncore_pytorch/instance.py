@@ -95,6 +95,17 @@ class TorchInstance(ModelInstance):
     def _gather(self, spec: TensorSpec, requests: list[InferenceRequest]) -> torch.Tensor:
         """One tensor of the batch on the instance's device (one copy when batching)."""
         parts = [to_torch(r.inputs[spec.name]) for r in requests]
+        if self.stream is not None and all(p.device.type == "cpu" for p in parts):
+            # Host inputs for a GPU: one copy straight into pinned memory (torch's caching
+            # host allocator), then one asynchronous upload on the instance's stream.
+            rows = sum(p.shape[0] for p in parts) if self.batching else parts[0].shape[0]
+            shape = (rows, *parts[0].shape[1:]) if parts[0].dim() else ()
+            staging = torch.empty(shape, dtype=parts[0].dtype, pin_memory=True)
+            if len(parts) == 1:
+                staging.copy_(parts[0])
+            else:
+                torch.cat(parts, out=staging)
+            parts = [staging]
         value = parts[0] if len(parts) == 1 else torch.cat(parts)
         if spec.reshape is not None:
             lead = [value.shape[0]] if self.batching else []
