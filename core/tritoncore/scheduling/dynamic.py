@@ -87,6 +87,9 @@ class DynamicBatcher(Scheduler):
         if self.ordering is not None:
             self.ordering.attach(request)
 
+    def pending(self) -> int:
+        return len(self.planner)
+
     async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
         while True:
             self.wakeup.clear()

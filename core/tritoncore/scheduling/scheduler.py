@@ -56,6 +56,11 @@ class Scheduler(abc.ABC):
     async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
         """Wait for and return the next batch for ``runner``, which is free."""
 
+    def pending(self) -> int:
+        """Requests queued and not yet executing (nv_inference_pending_request_count); a
+        scheduler that keeps no queue of its own (ensembles) has none."""
+        return 0
+
     def finished(self, count: int) -> None:
         """``count`` queued requests left the scheduler (ran, failed or expired)."""
         self._outstanding -= count
@@ -105,6 +110,9 @@ class FifoScheduler(Scheduler):
 
     def _admit(self, request: InferenceRequest) -> None:
         self.queue.append(request)
+
+    def pending(self) -> int:
+        return len(self.queue)
 
     async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
         while not self.queue:

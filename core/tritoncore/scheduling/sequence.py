@@ -81,10 +81,12 @@ class SequenceBatcher(Scheduler):
             if seq is not None and (seq.queue or seq.runner is not None) and not seq.ending:
                 raise invalid_arg(f"sequence {corr!r} of model '{name}' is still in progress: "
                                   "end it (sequence_end) before starting it again")
-            if seq is None or seq.ending:
+            if seq is None:
                 seq = Sequence(corr)
                 self.sequences[corr] = seq
                 self.waiting.append(seq)
+            elif seq.ending:  # restarted before its END ran: queue behind it, same slot
+                seq.ending = False
         elif seq is None or seq.ending:
             raise invalid_arg(f"inference request for sequence {corr!r} to model '{name}' must "
                               "specify the START flag on the first request of the sequence")
@@ -117,6 +119,9 @@ class SequenceBatcher(Scheduler):
             del self.sequences[seq.corr_id]
         self._bind_waiting()
 
+    def pending(self) -> int:
+        return sum(len(seq.queue) for seq in self.sequences.values())
+
     # -- batches -----------------------------------------------------------------------------
     async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
         index = self._index[id(runner)]
@@ -131,7 +136,7 @@ class SequenceBatcher(Scheduler):
                     request = seq.queue.popleft()
                     self._inject(request, seq)
                     batch.append(request)
-                    if request.flags & SEQUENCE_END:
+                    if request.flags & SEQUENCE_END and not seq.queue:
                         self._release(seq)
             if batch:
                 return batch
