@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv (if missing) and install every package of this repository into it, editable,
-# with the test tools. Safe to run again: it only adds what is missing.
+# with the test tools; the sample third-party backend (examples/identity_backend) is installed
+# like a stranger's package, not editable. Safe to run again: it only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -9,7 +10,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.tritoncore-setup
 inputs=$(cat pyproject.toml plugins/*/pyproject.toml sdk/pyproject.toml \
-    examples/identity_backend/pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+    examples/identity_backend/pyproject.toml examples/identity_backend/tritoncore_identity/*.py \
+    scripts/setup.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
     log=.venv/setup.log
     echo "setup: installing into .venv (log: $log)"
@@ -19,7 +21,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
         -e plugins/python -e 'plugins/pytorch[test]' -e 'plugins/onnx[test]' -e plugins/tensorrt \
         'torch==2.13.0' \
         -e sdk \
-        -e examples/identity_backend; } >"$log" 2>&1; then
+        ./examples/identity_backend; } >"$log" 2>&1; then
         tail -n 40 "$log"
         echo "setup: pip failed; the whole log is $log" >&2
         exit 1

@@ -9,7 +9,8 @@ point's name is the backend name that ``config.pbtxt`` uses.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pluggy
 
@@ -91,4 +92,22 @@ def tritoncore_model_unloaded(name: str, version: int) -> None:
 def tritoncore_metrics_text(server: Server) -> str | None:
     """Extra Prometheus text for ``/metrics`` (complete ``# HELP``/``# TYPE`` blocks), e.g.
     the custom metrics a backend's models define. Called on every scrape. Since 0.1.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Conformance kit (tritoncore-sdk)
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def tritoncore_conformance_models(backend: str, repository: Path) -> Mapping[str, str] | None:
+    """Write standard test models for ``backend`` into ``repository``; return their roles.
+
+    Called by the conformance kit (``pytest --tritoncore-backend=NAME`` without
+    ``--tritoncore-models``). Return ``None`` for a backend you do not provide; otherwise a
+    mapping of model name -> role, roles being ``identity`` (output *i* equals input *i*; its
+    dtypes are the dtypes the backend claims; batching and instance groups come from its
+    config), ``decoupled``, ``error`` (every request fails) and ``autocomplete`` (a config
+    that auto-complete completes). firstresult: the first non-None answer wins. Since 0.1.
     """

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tritoncore.backend import Backend, InstanceContext, Model, ModelContext, ModelInstance
 from tritoncore.errors import invalid_arg
 from tritoncore.hookspecs import hookimpl
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import Tensor
+
+from tritoncore_identity.conformance import tritoncore_conformance_models  # noqa: F401 - a hook
 
 
 class IdentityInstance(ModelInstance):

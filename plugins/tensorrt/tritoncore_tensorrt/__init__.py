@@ -1,3 +1,3 @@
-"""TensorRT backend for tritoncore (not implemented yet: this distribution registers no backend)."""
+"""TensorRT backend for tritoncore (TensorRT 10+ Python API; untested on real engines here)."""
 
 __version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The files ``tritoncore-sdk new-backend`` writes (``string.Template`` text, ``$name`` etc.)."""
