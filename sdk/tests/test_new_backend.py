@@ -35,7 +35,7 @@ def test_generated_package_installs_and_passes_its_tests(tmp_path: Path) -> None
     lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in site.getsitepackages())
     Path(target_site, "_outer_venv.pth").write_text(lines)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    install = subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+    install = subprocess.run([python, "-m", "pip", "install", "--no-deps",
                               "-q", str(pkg)], capture_output=True, text=True, env=env,
                              timeout=300)
     assert install.returncode == 0, install.stdout + install.stderr
