@@ -380,11 +380,11 @@ class RepositoryManager:
         if entry is None:
             return f"model '{name}' is not in any model repository"
         status = entry.status.get(version)
-        which = f"version {version}" if version >= 0 else "no version"
+        which = f" version {version}" if version >= 0 else ""
         reason = (status.reason if status else "") or entry.reason or "not loaded"
         if version >= 0 and status is None and entry.loaded:
             reason = f"version not found; loaded versions: {sorted(entry.loaded)}"
-        return f"model '{name}' {which} is not ready: {reason}"
+        return f"model '{name}'{which} is not ready: {reason}"
 
     def is_ready(self, name: str, version: int = -1) -> bool:
         try:

@@ -15,6 +15,7 @@ from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.scheduling.scheduler import Scheduler
 
 _ACTIONS = {0: "REJECT", 1: "DELAY"}
+SHORT_WAIT_S = 0.0015  # below this, poll instead of arming a (millisecond) timer
 
 
 def queue_policy(policy: Any) -> QueuePolicy:
@@ -109,6 +110,11 @@ class DynamicBatcher(Scheduler):
             timeout = None
             if plan.wake_ns is not None:
                 timeout = max(0.0, (plan.wake_ns - self.clock()) / 1e9)
+                if timeout < SHORT_WAIT_S:
+                    # uvloop's timers tick in whole milliseconds: a 100 us queue delay would
+                    # wait a full millisecond. Yield to the loop (I/O still runs) and look again.
+                    await asyncio.sleep(0)
+                    continue
             try:
                 await asyncio.wait_for(self.wakeup.wait(), timeout)
             except asyncio.TimeoutError:

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# On the GPU machine: tritoncore and the real Triton 2.51 serve the same Python-backend model
+# (../shared/peer-triton/gpu_model_repo/torch_mlp: a 4-layer fp16 MLP on the GPU, dynamic
+# batching up to 64), measured alternately by the same perf_analyzer 2.51 over gRPC and HTTP.
+#
+#   usage there: bash benchmarks/gpu_mlp.sh BUNDLE_DIR PEER_DIR [CONCURRENCIES...]
+#     BUNDLE_DIR: holds triton251.tar.xz (../shared/peer-triton/bundle-for-gpu.sh)
+#     PEER_DIR:   a copy of ../shared/peer-triton (gpu_model_repo/)
+# Here (the device tool): carry the two folders (and wheels of what the machine lacks) and run it.
+set -u
+bundle=${1:?usage: gpu_mlp.sh BUNDLE_DIR PEER_DIR [c ...]}; peer=${2:?}; shift 2
+concs=${*:-1 16 64 128}
+root=$(cd "$(dirname "$0")/.." && pwd)
+tar xJf "$bundle/triton251.tar.xz" -C /tmp
+T=/tmp/triton251
+PYDIR=$(dirname "$(command -v python3)")
+LIBPY=$(python3 -c "import sysconfig;print(sysconfig.get_config_var('LIBDIR'))")
+export LD_LIBRARY_PATH="$T/lib:$T/pa/lib:$LIBPY${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+repo=$(cd "$peer/gpu_model_repo" && pwd)
+
+PATH="$PYDIR:$PATH" "$T/bin/tritonserver" --model-repository "$repo" --backend-directory "$T/backends" \
+  --cache-directory "$T/caches" --http-port 18000 --grpc-port 18001 --metrics-port 18002 \
+  > /tmp/triton.log 2>&1 &
+TP=$!
+PYTHONPATH="$root/core:$root/plugins/python${PYTHONPATH:+:$PYTHONPATH}" python3 -m tritoncore serve \
+  --model-repository "$repo" --http-port 28000 --grpc-port 28001 --metrics-port 28002 \
+  --allow-metrics false > /tmp/tritoncore.log 2>&1 &
+CP=$!
+for port in 18000 28000; do
+  for i in $(seq 180); do curl -sf localhost:$port/v2/health/ready >/dev/null && break; sleep 1; done
+  curl -sf localhost:$port/v2/health/ready >/dev/null || { echo "server on $port not ready"; tail -n 30 /tmp/triton.log /tmp/tritoncore.log; kill $TP $CP; exit 1; }
+done
+nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
+pa() {  # server-label protocol url c
+  r=$("$T/pa/bin/perf_analyzer" -m torch_mlp -i "$2" -u "$3" --concurrency-range "$4:$4" \
+       --measurement-interval 4000 --stability-percentage 50 --max-trials 4 2>&1)
+  t=$(echo "$r" | grep -E "^\s+Throughput" | tail -1 | awk '{print $2}')
+  p=$(echo "$r" | grep -E "p99 latency" | tail -1 | awk '{print $3}')
+  echo "| $1 | $2 | $4 | ${t:-ERR} | ${p:-?} |"
+  [ -n "$t" ] || echo "$r" | tail -5
+}
+echo "| server | protocol | concurrency | infer/s | p99 us |"
+echo "|---|---|---|---|---|"
+for proto in grpc http; do
+  for c in $concs; do
+    if [ $proto = grpc ]; then tu=localhost:18001; cu=localhost:28001; else tu=localhost:18000; cu=localhost:28000; fi
+    pa triton "$proto" "$tu" "$c"
+    pa tritoncore "$proto" "$cu" "$c"
+  done
+done
+curl -s localhost:28000/v2/models/torch_mlp/stats | python3 -c "
+import json,sys; s=json.load(sys.stdin)['model_stats'][0]
+print('tritoncore batches: inference_count', s['inference_count'], 'execution_count', s['execution_count'])
+print('batch sizes:', {b['batch_size']: b['compute_infer']['count'] for b in s['batch_stats']})"
+kill $TP $CP; wait 2>/dev/null
