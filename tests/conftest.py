@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import sys
 import textwrap
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import testing_backend  # noqa: E402
-
-from tritoncore.options import ServerOptions  # noqa: E402
-from tritoncore.plugins import PluginManager  # noqa: E402
-from tritoncore.server import Server  # noqa: E402
+import testing_backend
+from tritoncore.options import ServerOptions
+from tritoncore.plugins import PluginManager
+from tritoncore.server import Server
 
 T = TypeVar("T")
 

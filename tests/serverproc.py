@@ -80,7 +80,7 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> ServerProcess:  # noqa: PYI034 - start() returns self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import make_server, params, run, write_model
-
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.scheduling.request import InferenceRequest
 from tritoncore.tensor import Tensor

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import testing_backend
 from conftest import make_server, params, run, write_model
-
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.scheduling.request import SEQUENCE_END, SEQUENCE_START, InferenceRequest
 from tritoncore.tensor import Tensor

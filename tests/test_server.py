@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,6 @@ import numpy as np
 import pytest
 import testing_backend
 from conftest import make_server, params, run, write_model
-
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.scheduling.request import InferenceRequest
 from tritoncore.tensor import Tensor
@@ -436,7 +436,7 @@ def test_instances_run_in_parallel_but_each_one_serially(repo: Path) -> None:
             by_instance.setdefault(e[3], []).append((e[4], e[5]))
         for spans in by_instance.values():  # one instance: never two batches at once
             spans.sort()
-            assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+            assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
         a, b = by_instance["par_0_0"][0], by_instance["par_0_1"][0]
         assert a[0] < b[1] and b[0] < a[1]  # two instances: overlapping batches
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
-
 from tritoncore.backend import (
     AutoCompleteContext,
     Backend,

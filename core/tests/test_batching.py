@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from tritoncore.errors import TritonError
 from tritoncore.scheduling.batching import batch_sizes, gather, split
 from tritoncore.scheduling.request import InferenceRequest

@@ -20,9 +20,10 @@ one final response whatever ``execute`` does (raises, returns too few responses)
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from tritoncore.scheduling.request import InferenceRequest, InferenceResponse

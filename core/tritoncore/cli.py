@@ -8,8 +8,8 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tritoncore import __version__
 from tritoncore.errors import TritonError

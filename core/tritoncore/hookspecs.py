@@ -9,8 +9,9 @@ point's name is the backend name that ``config.pbtxt`` uses.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, Mapping
+from typing import Any
 
 import pluggy
 
@@ -136,7 +137,7 @@ class PluginManager:
             plugin = ep.load()
             self.pm.register(plugin, name=f"{ENTRY_POINT_GROUP}:{name}")
             self.pm.check_pending()
-        except Exception as exc:  # noqa: BLE001 - any import failure is reported the same way
+        except Exception as exc:
             raise TritonError(
                 ErrorCode.UNAVAILABLE,
                 f"backend '{name}' from {where} failed to load: {type(exc).__name__}: {exc}",

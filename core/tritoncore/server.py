@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import logging
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tritoncore import __version__
+from tritoncore import __version__, dtypes
 from tritoncore import config as cfgmod
-from tritoncore import dtypes
 from tritoncore.errors import ErrorCode, TritonError, invalid_arg, not_found
 from tritoncore.frontend import Frontend
 from tritoncore.memory.cuda_shm import CudaSharedMemory

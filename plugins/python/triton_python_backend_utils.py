@@ -4,5 +4,5 @@ Inside a stub the same module object is used; importing it elsewhere (IDEs, unit
 model) gives the same classes, with the server-backed calls unavailable.
 """
 
-from tritoncore_python.stub.pb_utils import *  # noqa: F401,F403
+from tritoncore_python.stub.pb_utils import *
 from tritoncore_python.stub.pb_utils import _RUNTIME  # noqa: F401

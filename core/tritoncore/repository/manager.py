@@ -130,7 +130,7 @@ class RepositoryManager:
             await asyncio.sleep(self.options.repository_poll_secs)
             try:
                 await self.poll_once()
-            except Exception:  # noqa: BLE001 - a bad poll must not stop polling
+            except Exception:
                 log.exception("repository poll failed")
 
     async def poll_once(self) -> None:
@@ -175,7 +175,7 @@ class RepositoryManager:
         async with entry.lock:
             try:
                 await self._load_locked(entry, config_json, files or {})
-            except Exception as exc:  # noqa: BLE001 - any failure becomes the model's reason
+            except Exception as exc:
                 error = exc if isinstance(exc, TritonError) else TritonError(
                     ErrorCode.INTERNAL, f"model '{name}': {_reason(name, exc)}")
                 entry.reason = error.message

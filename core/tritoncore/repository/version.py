@@ -5,22 +5,23 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, Callable
+from typing import Any
 
 from tritoncore import asynccall
 from tritoncore.backend import Backend, InstanceContext, Model, ModelContext
+from tritoncore.config.defaults import is_ensemble
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.scheduling.admission import Admission
-from tritoncore.scheduling.instance import InstanceRunner
-from tritoncore.scheduling.request import InferenceRequest, InferenceResponse, ResponseSender
-from tritoncore.config.defaults import is_ensemble
 from tritoncore.scheduling.batcher import QueueTimeout
 from tritoncore.scheduling.dynamic import DynamicBatcher
 from tritoncore.scheduling.ensemble import EnsembleScheduler
-from tritoncore.scheduling.sequence import SequenceBatcher
+from tritoncore.scheduling.instance import InstanceRunner
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse, ResponseSender
 from tritoncore.scheduling.scheduler import FifoScheduler, Scheduler
+from tritoncore.scheduling.sequence import SequenceBatcher
 from tritoncore.scheduling.stats import ModelStats
 from tritoncore.scheduling.warmup import warm_up
 
@@ -136,12 +137,12 @@ class LoadedVersion:
         for runner in self.runners:
             try:
                 await runner.finalize()
-            except Exception:  # noqa: BLE001 - finalize failures are logged, unload goes on
+            except Exception:
                 log.exception("model '%s': instance '%s' failed to finalize", self.name,
                               runner.name)
         try:
             await asynccall.call(self.model.finalize, executor=executor)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("model '%s' version %d failed to finalize", self.name, self.version)
 
     def ready(self) -> bool:

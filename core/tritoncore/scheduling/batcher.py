@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import collections
 import itertools
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Generic, Hashable, TypeVar
+from typing import Any, Generic, TypeVar
 
 from tritoncore.errors import ErrorCode, TritonError
 
@@ -91,14 +92,11 @@ class BatchPlanner(Generic[T]):
         return sum(len(q) for q in self.queues.values()) + len(self.delayed)
 
     def level_for(self, priority: int) -> int:
-        """A request's priority (0 = default) as a level; INVALID_ARG when out of range."""
-        if priority == 0:
-            return self.default_level
-        if not 1 <= priority <= self.levels:
-            raise TritonError(ErrorCode.INVALID_ARG,
-                              f"priority {priority} is outside 1..{self.levels} (the model's "
-                              "priority_levels; 1 is the highest, 0 the default)")
-        return priority
+        """A request's priority as a level: 1..levels as given; 0 and anything out of range
+        take the default level (as Triton 2.51 does, checked against it)."""
+        if 1 <= priority <= self.levels:
+            return priority
+        return self.default_level
 
     def add(self, pending: Pending[T]) -> None:
         """Queue a request; QueueFull when its level's queue is at ``max_queue_size``."""

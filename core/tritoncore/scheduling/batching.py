@@ -6,7 +6,7 @@ returns views of the batch outputs (no copies).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -6,7 +6,8 @@ import asyncio
 import itertools
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tritoncore.errors import ErrorCode
 from tritoncore.scheduling.batcher import BatchPlanner, Pending, QueuePolicy, QueueTimeout

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tritoncore.backend import Backend, InstanceContext, Model, ModelContext, ModelInstance
 from tritoncore.errors import ErrorCode, TritonError, invalid_arg

@@ -75,7 +75,7 @@ class Scheduler(abc.ABC):
                 live = [r for r in batch if not self._cancelled(r)]
                 if live:
                     await runner.run(live)
-            except Exception:  # noqa: BLE001 - a worker must outlive any one batch
+            except Exception:
                 log.exception("model '%s': scheduler worker failed", self.model_name)
             finally:
                 self.finished(len(batch))

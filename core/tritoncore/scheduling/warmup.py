@@ -60,7 +60,8 @@ async def warm_up(config: Any, model_dir: Path, runners: list[InstanceRunner]) -
             for _ in range(max(1, warmup.count)):
                 errors: list[TritonError] = []
 
-                def deliver(response: InferenceResponse) -> None:
+                def deliver(response: InferenceResponse,
+                            errors: list[TritonError] = errors) -> None:
                     if response.error is not None:
                         errors.append(response.error)
 

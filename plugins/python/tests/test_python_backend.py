@@ -13,13 +13,13 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import numpy as np
 import pytest
-
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.options import ServerOptions
 from tritoncore.scheduling.request import InferenceRequest
@@ -47,8 +47,9 @@ def add(repo: Path, *names: str) -> None:
 @asynccontextmanager
 async def serve(repo: Path, *names: str, **options: Any) -> AsyncIterator[Server]:
     add(repo, *names)
-    opts = dict(model_control_mode="explicit", load_models=list(names), exit_on_error=False,
-                allow_http=False, allow_grpc=False, allow_metrics=False)
+    opts: dict[str, Any] = {"model_control_mode": "explicit", "load_models": list(names),
+                            "exit_on_error": False, "allow_http": False, "allow_grpc": False,
+                            "allow_metrics": False}
     opts.update(options)
     server = Server(ServerOptions(model_repositories=[repo], **opts), gpus=0)
     await server.start()

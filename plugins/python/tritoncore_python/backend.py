@@ -8,8 +8,9 @@ import logging
 import os
 import tarfile
 import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from tritoncore import config as cfgmod
 from tritoncore.backend import (
@@ -24,6 +25,7 @@ from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.hookspecs import hookimpl
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import Tensor
+
 from tritoncore_python.process import StubDied, StubProcess, log, python_for
 from tritoncore_python.stub.arena import ArenaFull
 

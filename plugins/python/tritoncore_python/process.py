@@ -8,12 +8,14 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import tritoncore
-import tritoncore_python
 from tritoncore.errors import ErrorCode, TritonError
+
+import tritoncore_python
 from tritoncore_python.stub.arena import Allocator, Arena, create_fd
 from tritoncore_python.stub.channel import Decoder, encode
 

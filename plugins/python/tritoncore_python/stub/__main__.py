@@ -30,6 +30,6 @@ def _bootstrap() -> None:
 
 _bootstrap()
 
-from tritoncore_python.stub.runner import main  # noqa: E402
+from tritoncore_python.stub.runner import main
 
 main([int(a) for a in sys.argv[1:5]])

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
-
 from tritoncore import dtypes
 from tritoncore.errors import ErrorCode
 from tritoncore.tensor import deserialize_bytes
@@ -315,7 +315,7 @@ class ModelConfig:
                              "dynamic_batching too")
         self._config.setdefault("dynamic_batching", {})
 
-    def add_input(self, input: dict[str, Any]) -> None:  # noqa: A002 - Triton's name
+    def add_input(self, input: dict[str, Any]) -> None:
         self._add("input", input)
 
     def add_output(self, output: dict[str, Any]) -> None:
@@ -334,7 +334,7 @@ class ModelConfig:
             if key in ("name", "dims") and key not in spec:
                 raise ValueError(f"{kind} in auto_complete_config must have '{key}': {spec}")
         if not isinstance(spec.get("dims"), (list, tuple)):
-            raise ValueError(f"{kind} '{spec['name']}': 'dims' must be a list")
+            raise ValueError(f"{kind} '{spec['name']}': 'dims' must be a list")  # noqa: TRY004 - Triton raises ValueError
         existing = self._config.setdefault(kind, [])
         for item in existing:
             if item.get("name") == spec["name"]:
@@ -463,5 +463,5 @@ class MetricFamily:
         self._description = description
         self._kind = kind
 
-    def Metric(self, labels: dict[str, str] | None = None) -> Metric:  # noqa: N802 - Triton's name
+    def Metric(self, labels: dict[str, str] | None = None) -> Metric:
         return Metric(self, labels or {})

@@ -211,8 +211,7 @@ class Runtime:
     def model_control(self, action: str, name: str, **kw: Any) -> Any:
         reply = self._call({"op": "control", "action": action, "model_name": name, **kw})
         if reply.get("error"):
-            code, message = reply["error"]
-            raise pb.TritonModelException(message)
+            raise pb.TritonModelException(reply["error"][1])
         return reply.get("result")
 
 
@@ -279,13 +278,13 @@ class Stub:
         if result is not None:
             if not isinstance(result, (list, tuple)):
                 reply["error"] = (pb.TritonError.INTERNAL,
-                                  f"execute must return a list of InferenceResponse, one per "
-                                  f"request, got {type(result).__name__}")
+                                  ("execute must return a list of InferenceResponse, one per "
+                                   f"request, got {type(result).__name__}"))
             elif len(result) != len(requests):
                 reply["error"] = (pb.TritonError.INTERNAL,
-                                  f"execute returned {len(result)} response(s) for "
-                                  f"{len(requests)} request(s); it must return one "
-                                  "InferenceResponse per request")
+                                  (f"execute returned {len(result)} response(s) for "
+                                   f"{len(requests)} request(s); it must return one "
+                                   "InferenceResponse per request"))
             else:
                 reply["responses"] = [self.rt.encode_response(r) for r in result]
         reply["out_size"] = self.rt.outputs.arena.size

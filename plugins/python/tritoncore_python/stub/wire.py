@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any
 
 import numpy as np
-
 from tritoncore import dtypes
 from tritoncore.tensor import deserialize_bytes, element_count, serialize_bytes
 
-Descriptor = Tuple[str, str, Tuple[int, ...], int, int]
+Descriptor = tuple[str, str, tuple[int, ...], int, int]
 
 
 def to_bytes(array: np.ndarray, datatype: str) -> memoryview | bytes:
