@@ -52,3 +52,27 @@ def test_mismatched_shapes_and_sizes_are_errors() -> None:
         gather([a, b], "X")
     with pytest.raises(TritonError, match="batch size 3, the requests add up to 2"):
         split("Y", np.zeros((3, 1)), [1, 1])
+
+
+def test_shape_groups_and_run_groups_answer_each_request_once() -> None:
+    from tritoncore.errors import ErrorCode, internal
+    from tritoncore.scheduling.batching import run_groups, shape_groups
+
+    requests = [make([1], w)[0] for w in (2, 3, 2, 3, 2)]
+    groups = shape_groups(requests, batching=True)
+    assert groups == [[0, 2, 4], [1, 3]]
+    assert shape_groups(requests, batching=False) == [[0], [1], [2], [3], [4]]
+    assert shape_groups(requests, True, alone=lambda r: r is requests[2]) == [[0, 4], [1, 3], [2]]
+
+    def run(batch: list[InferenceRequest]) -> list[list[Tensor]]:
+        if batch[0].inputs["X"].shape[1] == 3:
+            raise ValueError("width 3 is not supported")
+        return [[Tensor.from_numpy("Y", r.inputs["X"].as_numpy() + 1)] for r in batch]
+
+    responses = run_groups(requests, groups, run, lambda exc: internal(f"failed: {exc}"))
+    assert [r.error.message if r.error else None for r in responses] == [
+        None, "failed: width 3 is not supported", None, "failed: width 3 is not supported", None]
+    assert responses[1].error.code is ErrorCode.INTERNAL
+    for request, response in zip(requests, responses):
+        if response.error is None:
+            assert np.array_equal(response.outputs[0].as_numpy(), request.inputs["X"].as_numpy() + 1)

@@ -1,4 +1,5 @@
-"""Batch tensors for backends: gather requests' inputs into one array, split outputs back.
+"""Batch tensors for backends: group requests that can share a batch, gather their inputs
+into one array, run each group once, split outputs back.
 
 Gathering writes each request's bytes once, straight into the batch array; splitting
 returns views of the batch outputs (no copies).
@@ -6,12 +7,13 @@ returns views of the batch outputs (no copies).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
 
 import numpy as np
 
-from tritoncore.errors import invalid_arg
-from tritoncore.scheduling.request import InferenceRequest
+from tritoncore.errors import TritonError, invalid_arg
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import Tensor
 
 
@@ -48,3 +50,40 @@ def split(name: str, batch: np.ndarray, sizes: Sequence[int],
         out.append(Tensor.from_numpy(name, batch[start : start + size], datatype))
         start += size
     return out
+
+
+def shape_key(request: InferenceRequest, ragged: Collection[str] = ()) -> tuple[Any, ...]:
+    """What must be equal for requests to share a batch: each input's name, datatype and
+    non-batch shape (inputs in ``ragged`` may differ)."""
+    return tuple(sorted((name, t.datatype, t.shape[1:]) for name, t in request.inputs.items()
+                        if name not in ragged))
+
+
+def shape_groups(requests: Sequence[InferenceRequest], batching: bool,
+                 alone: Callable[[InferenceRequest], bool] | None = None) -> list[list[int]]:
+    """Indices of the requests that can run as one batch (equal ``shape_key``); every request
+    on its own when not ``batching`` or when ``alone(request)`` says so."""
+    if not batching:
+        return [[i] for i in range(len(requests))]
+    groups: dict[Any, list[int]] = {}
+    for i, r in enumerate(requests):
+        key = (i,) if alone is not None and alone(r) else shape_key(r)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def run_groups(requests: Sequence[InferenceRequest], groups: list[list[int]],
+               run: Callable[[list[InferenceRequest]], list[list[Tensor]]],
+               failure: Callable[[Exception], TritonError]) -> list[InferenceResponse]:
+    """One response per request: ``run`` each group once (it returns each request's outputs);
+    a group that raises fails its own requests only, with ``failure(exc)``."""
+    responses = [InferenceResponse()] * len(requests)
+    for group in groups:
+        try:
+            for i, outputs in zip(group, run([requests[i] for i in group])):
+                responses[i] = InferenceResponse(outputs=outputs)
+        except Exception as exc:  # noqa: BLE001 - a failure fails this group only
+            error = exc if isinstance(exc, TritonError) else failure(exc)
+            for i in group:
+                responses[i] = InferenceResponse(error=error)
+    return responses

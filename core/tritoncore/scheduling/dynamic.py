@@ -11,6 +11,7 @@ from typing import Any
 
 from tritoncore.errors import ErrorCode
 from tritoncore.scheduling.batcher import BatchPlanner, Pending, QueuePolicy, QueueTimeout
+from tritoncore.scheduling.batching import shape_key
 from tritoncore.scheduling.instance import InstanceRunner
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.scheduling.scheduler import Scheduler
@@ -37,12 +38,6 @@ def planner_for(config: Any) -> BatchPlanner[InferenceRequest]:
         {int(level): queue_policy(p) for level, p in db.priority_queue_policy.items()})
 
 
-def signature(config: Any, request: InferenceRequest) -> tuple[Any, ...]:
-    """What must be equal for two requests to share a batch: each input's non-batch shape
-    (inputs with ``allow_ragged_batch`` may differ)."""
-    ragged = {i.name for i in config.input if i.allow_ragged_batch}
-    return tuple(sorted((name, t.datatype, t.shape[1:]) for name, t in request.inputs.items()
-                        if name not in ragged))
 
 
 class InOrder:
@@ -80,11 +75,12 @@ class DynamicBatcher(Scheduler):
         self.planner = planner_for(config)
         self.clock = clock
         self.ordering = InOrder() if config.dynamic_batching.preserve_ordering else None
+        self.ragged = frozenset(i.name for i in config.input if i.allow_ragged_batch)
 
     def _admit(self, request: InferenceRequest) -> None:
         self.planner.add(Pending(
             request, request.batch_size(self.config.max_batch_size),
-            signature(self.config, request), request.arrival_ns,
+            shape_key(request, self.ragged), request.arrival_ns,
             self.planner.level_for(request.priority), timeout_ns=request.timeout_us * 1000))
         if self.ordering is not None:
             self.ordering.attach(request)

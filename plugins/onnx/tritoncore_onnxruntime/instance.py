@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 from tritoncore import dtypes
 from tritoncore.backend import ModelInstance
 from tritoncore.errors import TritonError, internal, invalid_arg
+from tritoncore.scheduling.batching import run_groups, shape_groups
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import MemoryKind, Tensor
 
@@ -34,30 +35,12 @@ class OnnxInstance(ModelInstance):
 
     def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse]:
         """One response per request; requests with the same shapes run as one batch."""
-        responses = [InferenceResponse()] * len(requests)
-        for group in self._groups(requests):
-            batch = [requests[i] for i in group]
-            try:
-                for i, outputs in zip(group, self._run(batch)):
-                    responses[i] = InferenceResponse(outputs=outputs)
-            except Exception as exc:  # noqa: BLE001 - a failure fails this batch only
-                error = exc if isinstance(exc, TritonError) else internal(
-                    f"model '{self.model.name}' instance '{self.name}': ONNX Runtime execute "
-                    f"failure: {type(exc).__name__}: {str(exc).strip()}")
-                for i in group:
-                    responses[i] = InferenceResponse(error=error)
-        return responses
+        groups = shape_groups(requests, self.batching, _on_gpu)
+        return run_groups(requests, groups, self._run, self._failure)
 
-    def _groups(self, requests: list[InferenceRequest]) -> list[list[int]]:
-        if not self.batching:
-            return [[i] for i in range(len(requests))]
-        groups: dict[Any, list[int]] = {}
-        for i, r in enumerate(requests):
-            on_gpu = any(t.memory is MemoryKind.GPU for t in r.inputs.values())
-            key = (i,) if on_gpu else tuple(sorted(
-                (n, t.datatype, t.shape[1:]) for n, t in r.inputs.items()))
-            groups.setdefault(key, []).append(i)
-        return list(groups.values())
+    def _failure(self, exc: Exception) -> TritonError:
+        return internal(f"model '{self.model.name}' instance '{self.name}': ONNX Runtime execute "
+                        f"failure: {type(exc).__name__}: {str(exc).strip()}")
 
     def _run(self, requests: list[InferenceRequest]) -> list[list[Tensor]]:
         model = self.model
@@ -162,3 +145,8 @@ def _scatter(requests: list[InferenceRequest], sizes: list[int], wanted: list[Te
         results.append(outputs)
         offset += size
     return results
+
+
+def _on_gpu(request: InferenceRequest) -> bool:
+    """GPU inputs run one request at a time (they are bound in place, not gathered)."""
+    return any(t.memory is MemoryKind.GPU for t in request.inputs.values())

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tritoncore.backend import ModelInstance
 from tritoncore.errors import TritonError, internal
+from tritoncore.scheduling.batching import run_groups, shape_groups
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import Tensor
 
@@ -38,29 +39,12 @@ class TorchInstance(ModelInstance):
 
     def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse]:
         """One response per request; requests with the same shapes run as one batch."""
-        responses: list[InferenceResponse] = [InferenceResponse()] * len(requests)
-        for group in self._groups(requests):
-            batch = [requests[i] for i in group]
-            try:
-                for i, outputs in zip(group, self._run(batch)):
-                    responses[i] = InferenceResponse(outputs=outputs)
-            except Exception as exc:  # noqa: BLE001 - a failure fails this batch only
-                error = exc if isinstance(exc, TritonError) else internal(
-                    f"model '{self.model.name}' instance '{self.name}': PyTorch execute "
-                    f"failure: {type(exc).__name__}: {exc}")
-                for i in group:
-                    responses[i] = InferenceResponse(error=error)
-        return responses
+        groups = shape_groups(requests, self.batching)
+        return run_groups(requests, groups, self._run, self._failure)
 
-    def _groups(self, requests: list[InferenceRequest]) -> list[list[int]]:
-        """Indices of requests that can share one forward call (same non-batch shapes)."""
-        if not self.batching:
-            return [[i] for i in range(len(requests))]
-        groups: dict[tuple[Any, ...], list[int]] = {}
-        for i, r in enumerate(requests):
-            key = tuple(sorted((n, t.datatype, t.shape[1:]) for n, t in r.inputs.items()))
-            groups.setdefault(key, []).append(i)
-        return list(groups.values())
+    def _failure(self, exc: Exception) -> TritonError:
+        return internal(f"model '{self.model.name}' instance '{self.name}': PyTorch execute "
+                        f"failure: {type(exc).__name__}: {exc!s}")
 
     def _run(self, requests: list[InferenceRequest]) -> list[list[Tensor]]:
         model = self.model
