@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 tritonclient = pytest.importorskip("tritonclient")
-import tritonclient.grpc as grpcclient  # noqa: E402
-import tritonclient.http as httpclient  # noqa: E402
-from tritonclient.utils import InferenceServerException  # noqa: E402
+import tritonclient.grpc as grpcclient
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
-from serverproc import ServerProcess  # noqa: E402
+from serverproc import ServerProcess
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE.parents[2] / "examples" / "model_repository"
