@@ -172,3 +172,24 @@ def test_decoupled_step_streams_through_a_decoupled_ensemble(repo: Path) -> None
             await server.stop()
 
     run(go)
+
+
+def test_unload_dependents_unloads_the_ensembles_using_a_model(repo: Path) -> None:
+    chain(repo)
+
+    async def go() -> None:
+        server = make_server(repo, model_control_mode="explicit", load_models=["two", "three"])
+        await server.start()
+        try:
+            assert server.repository.dependents("a") == ["three", "two"]
+            await server.unload_model("b")  # without dependents: the ensembles stay loaded
+            assert server.model_ready("two")
+            await server.load_model("b")
+            await server.unload_model("a", unload_dependents=True)
+            assert not server.model_ready("a")
+            assert not server.model_ready("two") and not server.model_ready("three")
+            assert server.model_ready("b") and server.model_ready("c")
+        finally:
+            await server.stop()
+
+    run(go)

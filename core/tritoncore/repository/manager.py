@@ -269,11 +269,17 @@ class RepositoryManager:
 
     async def unload(self, name: str, unload_dependents: bool = False,
                      *, _forced: bool = False) -> None:
-        """Unload every version of ``name``; in-flight requests finish first."""
+        """Unload every version of ``name``; in-flight requests finish first.
+
+        ``unload_dependents`` also unloads the loaded ensembles that use ``name`` as a step.
+        """
         self._check_control(_forced)
         entry = self.models.get(name)
         if entry is None:
             raise not_found(f"model '{name}' is not in any model repository")
+        if unload_dependents:
+            for dependent in self.dependents(name):
+                await self.unload(dependent, True, _forced=True)
         async with entry.lock:
             for loaded in list(entry.loaded.values()):
                 await self._unload_version(entry, loaded)
@@ -385,6 +391,12 @@ class RepositoryManager:
         if version >= 0 and status is None and entry.loaded:
             reason = f"version not found; loaded versions: {sorted(entry.loaded)}"
         return f"model '{name}'{which} is not ready: {reason}"
+
+    def dependents(self, name: str) -> list[str]:
+        """Loaded ensembles with a step that runs ``name``."""
+        return sorted(n for n, e in self.models.items() for v in e.loaded.values()
+                      if any(step.model_name == name
+                             for step in v.config.ensemble_scheduling.step))
 
     def is_ready(self, name: str, version: int = -1) -> bool:
         try:
