@@ -158,3 +158,25 @@ def test_idle_sequences_lose_their_slot(repo: Path) -> None:
             await server.stop()
 
     run(go)
+
+
+def test_oldest_strategy_holds_more_sequences_than_batch_slots(repo: Path) -> None:
+    seq_model(repo, max_batch_size=1)
+    config = repo / "acc" / "config.pbtxt"
+    config.write_text(config.read_text().replace(
+        "sequence_batching {", "sequence_batching {\n  oldest { max_candidate_sequences: 2 }"))
+
+    async def go() -> None:
+        server = make_server(repo)
+        await server.start()
+        try:
+            await server.infer(request("acc", 1, 1, start=True))
+            other = await asyncio.wait_for(  # a second sequence gets in while 1 is open
+                server.infer(request("acc", 5, 2, start=True, end=True)), 5)
+            assert value(other) == 5
+            last = await server.infer(request("acc", 2, 1, end=True))
+            assert value(last) == 3  # sequence 1 kept its own state
+        finally:
+            await server.stop()
+
+    run(go)

@@ -60,7 +60,12 @@ class SequenceBatcher(Scheduler):
         self.config = config
         sb = config.sequence_batching
         self.idle_ns = (sb.max_sequence_idle_microseconds or 1_000_000) * 1000
-        self.slots = max(1, config.max_batch_size)
+        self.batch_limit = max(1, config.max_batch_size)
+        # direct: one slot per batch position; oldest: up to max_candidate_sequences sequences
+        # per instance, batches made of the oldest waiting requests among them
+        self.oldest = sb.WhichOneof("strategy_choice") == "oldest"
+        self.slots = (sb.oldest.max_candidate_sequences or self.batch_limit) if self.oldest \
+            else self.batch_limit
         self.clock = clock
         self.controls = [(ci.name, c) for ci in sb.control_input for c in ci.control]
         self.states = list(sb.state)
@@ -130,15 +135,16 @@ class SequenceBatcher(Scheduler):
         while True:
             event.clear()
             self._reap_idle()
-            batch = []
-            for corr in list(self.bound[index]):
-                seq = self.sequences[corr]
-                if seq.queue:
-                    request = seq.queue.popleft()
-                    self._inject(request, seq)
-                    batch.append(request)
-                    if request.flags & SEQUENCE_END and not seq.queue:
-                        self._release(seq)
+            batch: list[InferenceRequest] = []
+            ready = [self.sequences[c] for c in self.bound[index] if self.sequences[c].queue]
+            if self.oldest:
+                ready.sort(key=lambda q: q.queue[0].arrival_ns)
+            for seq in ready[: self.batch_limit]:
+                request = seq.queue.popleft()
+                self._inject(request, seq)
+                batch.append(request)
+                if request.flags & SEQUENCE_END and not seq.queue:
+                    self._release(seq)
             if batch:
                 return batch
             try:
