@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, Callable
+from typing import Any
 
 
 async def call(fn: Callable[..., Any], *args: Any, executor: Executor | None = None) -> Any:

@@ -322,16 +322,17 @@ class RepositoryManager:
         if config_json:
             config = cfgmod.parse_model_config_json(config_json, f"load request for '{name}'")
         else:
-            config = cfgmod.read_model_config(model_dir, self.options.model_config_name or None)
+            found = cfgmod.read_model_config(model_dir, self.options.model_config_name or None)
             if name in self._overrides:
-                config = cfgmod.merge(config, self._overrides[name])
-            if config is None:
+                found = cfgmod.merge(found, self._overrides[name])
+            if found is None:
                 if self.options.disable_auto_complete_config:
                     raise invalid_arg(
                         f"model '{name}': {model_dir} has no config.pbtxt and auto-complete is "
                         "disabled (--disable-auto-complete-config)"
                     )
-                config = cfgmod.ModelConfig()
+                found = cfgmod.ModelConfig()
+            config = found
         if not config.name:
             config.name = name
         return config

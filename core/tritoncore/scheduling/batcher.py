@@ -12,7 +12,7 @@ import collections
 import itertools
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from tritoncore.errors import ErrorCode, TritonError
 
@@ -112,17 +112,6 @@ class BatchPlanner(Generic[T]):
         pending.deadline_ns = pending.arrival_ns + timeout if timeout else None
         pending.seq = next(self._seq)
         queue.append(pending)
-
-    def remove(self, predicate: Any) -> list[Pending[T]]:
-        """Take out every queued request for which ``predicate(item)`` is true."""
-        removed = []
-        for queue in (*self.queues.values(), self.delayed):
-            keep = collections.deque()
-            for p in queue:
-                (removed if predicate(p.item) else keep).append(p)
-            queue.clear()
-            queue.extend(keep)
-        return removed
 
     def _candidates(self) -> list[Pending[T]]:
         out: list[Pending[T]] = []

@@ -49,7 +49,7 @@ class InstanceRunner:
                 self._open_requests[id(r)] = r
         try:
             if self._async:
-                result = await self.instance.execute(requests)
+                result = await self.instance.execute(requests)  # type: ignore[misc]
             else:
                 result = await asynccall.call(self.instance.execute, requests,
                                               executor=self.executor)
