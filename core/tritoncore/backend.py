@@ -98,6 +98,11 @@ class ModelInstance(abc.ABC):
 class Model(abc.ABC):
     """A loaded model version; makes instances."""
 
+    #: True when ``execute`` takes inputs in GPU memory (``Tensor.memory`` GPU, DLPack data,
+    #: e.g. from CUDA shared memory). Otherwise the core copies such inputs to the host
+    #: first (one counted device-to-host copy each).
+    accepts_gpu_inputs: bool = False
+
     @abc.abstractmethod
     def create_instance(self, ctx: InstanceContext) -> ModelInstance:
         """Build one instance (``ctx.kind``/``ctx.device_id`` say where it runs)."""

@@ -53,6 +53,25 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def cuda_pool(text: str) -> tuple[int, int]:
+    """``<device>:<bytes>`` (tritonserver's --cuda-memory-pool-byte-size form)."""
+    device, sep, size = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return non_negative_int(device), non_negative_int(size)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(
+            f"expected <device>:<bytes> such as 0:67108864, got {text!r}") from None
+
+
 def add_serve_options(p: argparse.ArgumentParser) -> None:
     """The flags of ``serve``; names and defaults follow tritonserver."""
     d = ServerOptions()
@@ -74,6 +93,15 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
            "backend_config); default: config.pbtxt at a repository's root")
     a("--backend-config", action="append", default=[], metavar="BACKEND,KEY=VALUE")
     a("--allow-client-shm", type=boolean, default=d.allow_client_shm, metavar="BOOL")
+    # GPU memory (Triton's names): the pinned pool and CUDA pool sizes are accepted for
+    # command-line compatibility only (host<->device staging uses PyTorch's caching
+    # allocators; see README); the compute capability check is honoured.
+    a("--pinned-memory-pool-byte-size", type=non_negative_int, default=268435456,
+      metavar="BYTES", help="accepted, not used (no pinned pool of our own yet)")
+    a("--cuda-memory-pool-byte-size", action="append", default=[], type=cuda_pool,
+      metavar="DEVICE:BYTES", help="accepted, not used (no CUDA pool of our own yet)")
+    a("--min-supported-compute-capability", type=non_negative_float, default=6.0,
+      metavar="X.Y", help="GPUs below it are not used")
     a("--exit-timeout-secs", type=non_negative_float, default=d.exit_timeout_secs)
     a("--log-verbose", type=int, default=d.log_verbose)
     for proto in ("http", "grpc", "metrics"):

@@ -37,7 +37,8 @@ class Server:
                  gpus: int | None = None) -> None:
         self.options = options
         self.plugins = plugins or PluginManager()
-        self.gpu_count = gpu_count() if gpus is None else gpus
+        min_cc = float(options.extra.get("min_supported_compute_capability") or 0.0)
+        self.gpu_count = gpu_count(min_cc) if gpus is None else gpus
         self.repository = RepositoryManager(options, self.plugins, self.gpu_count, self)
         self.system_shm = SystemSharedMemory(options.allow_client_shm)
         self.cuda_shm = CudaSharedMemory(options.allow_client_shm, self.gpu_count)

@@ -81,6 +81,15 @@ class Tensor:
             raise invalid_arg(f"tensor '{self.name}' is in GPU memory; use to_dlpack()")
         return self.data  # type: ignore[no-any-return]
 
+    def to_host(self) -> np.ndarray:
+        """The data as a host array: a view for CPU tensors, one counted device-to-host copy
+        for GPU tensors."""
+        if self.memory is not MemoryKind.GPU:
+            return self.data  # type: ignore[no-any-return]
+        from tritoncore.memory import gpu
+
+        return gpu.to_host(self.data).reshape(self.shape)
+
     def to_dlpack(self) -> Any:
         """A DLPack capsule of the data (no copy). BYTES tensors have no DLPack form."""
         if self.datatype == "BYTES":
@@ -88,8 +97,9 @@ class Tensor:
         return self.data.__dlpack__()
 
     def to_wire(self) -> bytes | memoryview:
-        """Wire-format bytes: a view for fixed-size types, a serialization for BYTES."""
-        array = self.as_numpy()
+        """Wire-format bytes: a view for fixed-size types, a serialization for BYTES (a GPU
+        tensor is copied to the host first)."""
+        array = self.to_host()
         if self.datatype == "BYTES":
             return serialize_bytes(array)
         array = np.ascontiguousarray(array)

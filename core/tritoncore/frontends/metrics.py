@@ -3,8 +3,10 @@
 Per model version (labels ``model``, ``version``): request success / failure (by ``reason``),
 inference and execution counts, cumulative durations in microseconds, pending requests and
 the load time. Server-wide CPU utilization and memory come from ``/proc``, refreshed every
-``--metrics-interval-ms`` (as Triton's "per interval" metrics); per-request counters are read
-live at each scrape. A tiny asyncio HTTP/1.1 server is all a scraper needs, so there is no
+``--metrics-interval-ms`` (as Triton's "per interval" metrics), and so do the per-GPU metrics
+from NVML (``gpu_metrics.py``, ``--allow-gpu-metrics``); per-request counters are read
+live at each scrape. A tritoncore extension counts the copies between host and device memory
+(``tritoncore_memory_copy_count`` / ``_bytes`` by ``direction``). A tiny asyncio HTTP/1.1 server is all a scraper needs, so there is no
 dependency here.
 """
 
@@ -17,7 +19,9 @@ from typing import Any, Callable, Iterator
 
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.frontend import Frontend
+from tritoncore.frontends.gpu_metrics import GpuSampler
 from tritoncore.hookspecs import hookimpl
+from tritoncore.memory import copies
 from tritoncore.scheduling.stats import FAILURE_REASONS
 
 log = logging.getLogger(__name__)
@@ -111,7 +115,26 @@ class CpuSampler:
         self.values["nv_cpu_memory_used_bytes"] = total_mem - mem.get("MemAvailable", total_mem)
 
 
-def render(server: Any, cpu: CpuSampler | None) -> str:
+COPY_FAMILIES = (
+    ("tritoncore_memory_copy_count", ("Copies of tensor data between host and GPU memory "
+     "made by the server and its in-process backends (tritoncore extension)")),
+    ("tritoncore_memory_copy_bytes", ("Bytes copied between host and GPU memory "
+     "(tritoncore extension)")),
+)
+
+
+def _copy_lines() -> list[str]:
+    snap = copies.snapshot()
+    lines: list[str] = []
+    for which, (name, help_text) in enumerate(COPY_FAMILIES):
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} counter")
+        for direction in copies.DIRECTIONS:
+            lines.append(f'{name}{{direction="{direction}"}} {snap[direction][which]}')
+    return lines
+
+
+def render(server: Any, cpu: CpuSampler | None, gpu: GpuSampler | None = None) -> str:
     """The whole exposition text."""
     versions = [(name, v, loaded) for name, entry in sorted(server.repository.models.items())
                 for v, loaded in sorted(entry.loaded.items())]
@@ -133,6 +156,9 @@ def render(server: Any, cpu: CpuSampler | None) -> str:
             lines.append(f"# HELP {name} {help_text}")
             lines.append(f"# TYPE {name} gauge")
             lines.append(f"{name} {_number(cpu.values[name])}")
+    if gpu is not None:
+        lines += gpu.lines()
+    lines += _copy_lines()
     extra = [t for t in server.plugins.hook.tritoncore_metrics_text(server=server) if t]
     return "\n".join(lines + extra) + "\n"
 
@@ -147,6 +173,7 @@ class MetricsFrontend(Frontend):
         extra = server.options.extra
         self.interval_s = float(extra.get("metrics_interval_ms") or DEFAULT_INTERVAL_MS) / 1000
         self.cpu = CpuSampler() if extra.get("allow_cpu_metrics", True) else None
+        self.gpu: GpuSampler | None = None
         self._server: asyncio.AbstractServer | None = None
         self._poller: asyncio.Task[None] | None = None
         self.port = 0
@@ -166,8 +193,11 @@ class MetricsFrontend(Frontend):
                 f"({exc.strerror}); choose another --metrics-port or --allow-metrics=false",
             ) from None
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.server.options.extra.get("allow_gpu_metrics", True):
+            self.gpu = GpuSampler.create()
         if self.cpu is not None:
             self.cpu.sample()
+        if self.cpu is not None or self.gpu is not None:
             self._poller = asyncio.ensure_future(self._poll())
         log.info("metrics frontend listening on %s:%d", opts.metrics_address, self.port)
 
@@ -177,12 +207,17 @@ class MetricsFrontend(Frontend):
         if self._server is not None:
             self._server.close()
             self._server = None
+        if self.gpu is not None:
+            self.gpu.close()
+            self.gpu = None
 
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.interval_s)
-            assert self.cpu is not None
-            self.cpu.sample()
+            if self.cpu is not None:
+                self.cpu.sample()
+            if self.gpu is not None:
+                self.gpu.sample()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -219,8 +254,8 @@ class MetricsFrontend(Frontend):
             status, body, ctype = "405 Method Not Allowed", b"use GET\n", "text/plain"
         else:
             try:
-                status, body, ctype = "200 OK", render(self.server, self.cpu).encode(), \
-                    CONTENT_TYPE
+                text = render(self.server, self.cpu, self.gpu)
+                status, body, ctype = "200 OK", text.encode(), CONTENT_TYPE
             except Exception as exc:  # noqa: BLE001 - a scrape must get an answer
                 log.exception("rendering metrics failed")
                 status, body, ctype = "500 Internal Server Error", \
@@ -251,3 +286,5 @@ def tritoncore_add_cli_options(parser: argparse.ArgumentParser) -> None:
                         default=DEFAULT_INTERVAL_MS, metavar="MS",
                         help="how often the per-interval metrics (CPU) are refreshed")
     parser.add_argument("--allow-cpu-metrics", type=boolean, default=True, metavar="BOOL")
+    parser.add_argument("--allow-gpu-metrics", type=boolean, default=True, metavar="BOOL",
+                        help="per-GPU metrics from NVML (needs pynvml); absent without a GPU")

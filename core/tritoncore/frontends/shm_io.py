@@ -2,18 +2,27 @@
 
 The request/response parameters are Triton's: ``shared_memory_region``,
 ``shared_memory_offset`` (default 0) and ``shared_memory_byte_size``.
+
+CUDA regions: an input becomes a GPU tensor (a cupy view of the region's device memory, no
+copy); ``Server`` copies it to the host once (counted) only for a model that cannot take GPU
+inputs. An output is copied device-to-device when the backend returned it on a GPU (the
+frontend asks for that through :func:`want_on_device`), host-to-device otherwise.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
+from tritoncore import dtypes
 from tritoncore.errors import invalid_arg
+from tritoncore.memory import gpu
+from tritoncore.scheduling.request import InferenceRequest
 from tritoncore.server import Server
-from tritoncore.tensor import Tensor
+from tritoncore.tensor import MemoryKind, Tensor, element_count
 
 REGION = "shared_memory_region"
 OFFSET = "shared_memory_offset"
@@ -44,19 +53,15 @@ def shm_ref(what: str, params: Mapping[str, Any]) -> ShmRef | None:
     return ShmRef(region, offset, size)  # type: ignore[arg-type]
 
 
-def _owner(server: Server, region: str) -> str:
-    names = {r["name"] for r in server.cuda_shm.status()}
-    return "cuda" if region in names else "system"
+def _is_cuda(server: Server, region: str) -> bool:
+    return server.cuda_shm.get(region) is not None
 
 
 def input_from_shm(server: Server, name: str, datatype: str, shape: tuple[int, ...],
                    ref: ShmRef) -> Tensor:
     """A view of an input that sits in a registered region (bounds-checked, no copy)."""
-    if _owner(server, ref.region) == "cuda":
-        raise invalid_arg(
-            f"input '{name}': reading CUDA shared memory region '{ref.region}' is not "
-            "supported yet (GPU data path)"
-        )
+    if _is_cuda(server, ref.region):
+        return _input_from_cuda(server, name, datatype, shape, ref)
     view = server.system_shm.view(ref.region, ref.offset, ref.byte_size)
     tensor = Tensor.from_buffer(name, datatype, shape, view)
     tensor.shm_origin = server.system_shm.origin(ref.region, ref.offset)
@@ -68,11 +73,8 @@ def output_to_shm(server: Server, tensor: Tensor, ref: ShmRef) -> int:
 
     INVALID_ARG when the output is larger than the space the client gave it.
     """
-    if _owner(server, ref.region) == "cuda":
-        raise invalid_arg(
-            f"output '{tensor.name}': writing CUDA shared memory region '{ref.region}' is not "
-            "supported yet (GPU data path)"
-        )
+    if _is_cuda(server, ref.region):
+        return _output_to_cuda(server, tensor, ref)
     data = tensor.to_wire()
     size = len(memoryview(data).cast("B"))
     if size > ref.byte_size:
@@ -83,3 +85,48 @@ def output_to_shm(server: Server, tensor: Tensor, ref: ShmRef) -> int:
     target = server.system_shm.view(ref.region, ref.offset, size)
     np.frombuffer(target, dtype=np.uint8)[:] = np.frombuffer(data, dtype=np.uint8)
     return size
+
+
+def _input_from_cuda(server: Server, name: str, datatype: str, shape: tuple[int, ...],
+                     ref: ShmRef) -> Tensor:
+    dt = dtypes.by_name(datatype)
+    if dt.is_bytes:
+        raise invalid_arg(f"input '{name}': BYTES tensors cannot be read from CUDA shared "
+                          f"memory region '{ref.region}'; use system shared memory")
+    expected = element_count(shape) * dt.byte_size
+    if ref.byte_size != expected:
+        raise invalid_arg(f"input '{name}': {datatype}{list(shape)} needs {expected} bytes, "
+                          f"got {ref.byte_size}")
+    region, pointer = server.cuda_shm.locate(ref.region, ref.offset, ref.byte_size)
+    array = gpu.device_view(pointer, ref.byte_size, region.device_id, np.dtype(dt.wire),
+                            shape, region)
+    return Tensor(name, dt.name, tuple(shape), array, MemoryKind.GPU, region.device_id)
+
+
+def _output_to_cuda(server: Server, tensor: Tensor, ref: ShmRef) -> int:
+    if tensor.datatype == "BYTES":
+        raise invalid_arg(f"output '{tensor.name}': BYTES tensors cannot be written to CUDA "
+                          f"shared memory region '{ref.region}'; use system shared memory")
+    size = tensor.byte_size
+    if size > ref.byte_size:
+        raise invalid_arg(
+            f"output '{tensor.name}' needs {size} bytes, but shared memory region "
+            f"'{ref.region}' was given only {ref.byte_size}"
+        )
+    region, pointer = server.cuda_shm.locate(ref.region, ref.offset, ref.byte_size)
+    if size:
+        on_device = tensor.memory is MemoryKind.GPU
+        source = tensor.data if on_device else tensor.to_wire()
+        gpu.copy_to_device(pointer, region.device_id, source, size, on_device)
+    return size
+
+
+def want_on_device(server: Server, request: InferenceRequest, output: str,
+                   ref: ShmRef | None) -> None:
+    """Tell the backend that ``output`` goes to a CUDA region (it may return it on a GPU)."""
+    if ref is None:
+        return
+    region = server.cuda_shm.get(ref.region)
+    if region is not None:
+        request.output_devices[output] = region.device_id
+

@@ -1,8 +1,10 @@
 """Client-registered CUDA shared-memory regions (cudaIpcMemHandle_t).
 
-This module validates and books registrations; opening the IPC handle needs a GPU and cupy
-(the GPU data path issue completes the device side). Without a GPU, registration fails with
-UNSUPPORTED and a message that says why.
+This module validates and books registrations and opens each handle once (cupy's
+``ipcOpenMemHandle``); :meth:`CudaSharedMemory.locate` bounds-checks a tensor's place in a
+region and gives its device address (``frontends/shm_io.py`` turns that into a GPU tensor or
+writes an output there). Without a GPU or cupy, registration fails with UNSUPPORTED and a
+message that says why.
 """
 
 from __future__ import annotations
@@ -72,6 +74,26 @@ class CudaSharedMemory:
                 region = self._regions.pop(n, None)
                 if region is not None:
                     _close_ipc_handle(region)
+
+    def get(self, name: str) -> CudaRegion | None:
+        """The registered region ``name``, None when there is none."""
+        with self._lock:
+            return self._regions.get(name)
+
+    def locate(self, name: str, offset: int, byte_size: int) -> tuple[CudaRegion, int]:
+        """The region and the device address of ``byte_size`` bytes at ``offset`` in it.
+
+        INVALID_ARG (as for system shm) for an unknown region or bytes outside it.
+        """
+        region = self.get(name)
+        if region is None:
+            raise invalid_arg(f"CUDA shared memory region '{name}' is not registered")
+        if offset < 0 or byte_size < 0 or offset + byte_size > region.byte_size:
+            raise invalid_arg(
+                f"CUDA shared memory region '{name}': offset {offset} + byte_size {byte_size} "
+                f"is outside the region's {region.byte_size} bytes"
+            )
+        return region, region.pointer + offset
 
     def status(self, name: str | None = None) -> list[dict[str, Any]]:
         with self._lock:

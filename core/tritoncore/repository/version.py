@@ -24,6 +24,7 @@ from tritoncore.scheduling.scheduler import FifoScheduler, Scheduler
 from tritoncore.scheduling.sequence import SequenceBatcher
 from tritoncore.scheduling.stats import ModelStats
 from tritoncore.scheduling.warmup import warm_up
+from tritoncore.tensor import MemoryKind, Tensor
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ class LoadedVersion:
         """Validate and queue ``request``; its responses go to ``deliver`` (any thread)."""
         self.admission.check(request)
         request.model_version = self.version
+        if not self.model.accepts_gpu_inputs:
+            stage_gpu_inputs(request)
         arrival = request.arrival_ns
         stats = self.stats
         wanted = set(request.requested_outputs or ())
@@ -176,3 +179,12 @@ def _failure_reason(error: TritonError | None) -> str:
     if isinstance(error, QueueTimeout):
         return "REJECTED"
     return "CANCELED" if error.code is ErrorCode.CANCELLED else "BACKEND"
+
+
+def stage_gpu_inputs(request: InferenceRequest) -> None:
+    """GPU inputs (from CUDA shm) for a model that takes host memory only: one counted
+    device-to-host copy each, before the request is queued."""
+    for name, tensor in list(request.inputs.items()):
+        if tensor.memory is MemoryKind.GPU:
+            request.inputs[name] = Tensor(name, tensor.datatype, tensor.shape,
+                                          tensor.to_host(), parameters=tensor.parameters)

@@ -107,6 +107,10 @@ class InferenceRequest:
     id: str = ""
     requested_outputs: list[str] | None = None  # None: every output
     output_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Outputs the client wants in GPU memory (name -> device id; a CUDA shm destination).
+    #: A backend that has such an output on a GPU may return it there (MemoryKind.GPU);
+    #: every other output comes back in host memory.
+    output_devices: dict[str, int] = field(default_factory=dict)
     parameters: dict[str, Any] = field(default_factory=dict)
     correlation_id: int | str = 0
     flags: int = 0

@@ -393,3 +393,32 @@ def test_gpu_fp16_model(repo: Path) -> None:
     with torch.no_grad():
         want = net(x.cuda()).cpu().numpy()
     np.testing.assert_allclose(out["logits"], want, rtol=1e-2, atol=1e-2)
+
+
+@pytest.mark.gpu
+@needs_gpu
+def test_gpu_outputs_stay_on_the_device_when_the_client_wants_them_there(repo: Path) -> None:
+    # A CUDA shared-memory destination sets request.output_devices: the output comes back as
+    # a GPU tensor (no device-to-host copy); other outputs still come back in host memory.
+    from tritoncore.memory import copies
+
+    net = smallnet()
+    write_model(repo, "netd", SMALLNET.format(name="netd", extra="").replace(
+        "KIND_AUTO", "KIND_GPU"), torch.jit.script(net))
+    x = torch.randn(2, 3, 8, 8)
+
+    async def body(server):
+        on_device = request("netd", None, image=x.numpy())
+        on_device.output_devices["logits"] = 0
+        before = copies.snapshot()[copies.DEVICE_TO_HOST][0]
+        gpu_out = (await server.infer(on_device)).outputs[0]
+        after = copies.snapshot()[copies.DEVICE_TO_HOST][0]
+        host_out = (await server.infer(request("netd", None, image=x.numpy()))).outputs[0]
+        last = copies.snapshot()[copies.DEVICE_TO_HOST][0]
+        return gpu_out, host_out, after - before, last - after
+
+    gpu_out, host_out, d2h_gpu, d2h_host = serve(repo, body)
+    assert gpu_out.memory is MemoryKind.GPU and gpu_out.data.device.type == "cuda"
+    assert host_out.memory is MemoryKind.CPU
+    assert (d2h_gpu, d2h_host) == (0, 1)
+    np.testing.assert_allclose(gpu_out.data.cpu().numpy(), host_out.as_numpy(), rtol=1e-5)

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from tritoncore.backend import ModelInstance
 from tritoncore.errors import TritonError, internal
+from tritoncore.memory import copies
 from tritoncore.scheduling.batching import run_groups, shape_groups
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
-from tritoncore.tensor import Tensor
+from tritoncore.tensor import MemoryKind, Tensor
 
 from tritoncore_pytorch.specs import TensorSpec, dims_match
 from tritoncore_pytorch.torch_types import to_numpy, to_torch, triton_name
@@ -56,12 +57,18 @@ class TorchInstance(ModelInstance):
             result = self.module(*args, **kwargs)
             wanted = _wanted(model.outputs, requests)
             found = model.binding.results(result, [s.name for s in wanted])
-            host = {s.name: self._to_host(s, found[s.name], sum(sizes)) for s in wanted}
+            for s in wanted:
+                self._check(s, found[s.name], sum(sizes))
+            # Outputs every request wants in GPU memory (CUDA shm) stay on the device; the
+            # others come to the host, asynchronously on the stream.
+            host = {s.name: self._to_host(found[s.name]) for s in wanted
+                    if found[s.name].device.type == "cpu"
+                    or not all(s.name in r.output_devices for r in requests)}
             if self.stream is not None:
                 self.stream.synchronize()
         if self.stream is not None and model.params.enable_cache_cleaning:
             torch.cuda.empty_cache()
-        return self._scatter(requests, sizes, wanted, host)
+        return self._scatter(requests, sizes, wanted, host, found)
 
     @contextlib.contextmanager
     def _context(self) -> Iterator[None]:
@@ -95,11 +102,15 @@ class TorchInstance(ModelInstance):
             lead = [value.shape[0]] if self.batching else []
             value = value.reshape([*lead, *spec.reshape])
         if value.device != self.device:
+            if self.device.type == "cpu":
+                copies.record(copies.DEVICE_TO_HOST, value.numel() * value.element_size())
+            elif value.device.type == "cpu":
+                copies.record(copies.HOST_TO_DEVICE, value.numel() * value.element_size())
             value = value.to(self.device, non_blocking=True)
         return value
 
-    def _to_host(self, spec: TensorSpec, value: torch.Tensor, batch: int) -> torch.Tensor:
-        """Check an output against the config and bring it to host memory."""
+    def _check(self, spec: TensorSpec, value: torch.Tensor, batch: int) -> None:
+        """Check an output against the config."""
         name = self.model.name
         if value.dtype != spec.dtype:
             raise internal(
@@ -121,12 +132,17 @@ class TorchInstance(ModelInstance):
                 f"config says {list(expected)}" + (" after the batch dimension"
                                                     if self.batching else "")
             )
+
+    def _to_host(self, value: torch.Tensor) -> torch.Tensor:
+        """An output in host memory (one counted device-to-host copy from a GPU)."""
         if value.device.type != "cpu":
+            copies.record(copies.DEVICE_TO_HOST, value.numel() * value.element_size())
             value = value.to("cpu", non_blocking=self.stream is not None)
         return value
 
     def _scatter(self, requests: list[InferenceRequest], sizes: list[int],
-                 wanted: list[TensorSpec], host: dict[str, torch.Tensor]) -> list[list[Tensor]]:
+                 wanted: list[TensorSpec], host: dict[str, torch.Tensor],
+                 found: dict[str, torch.Tensor]) -> list[list[Tensor]]:
         """Split the batch's outputs back into one output list per request."""
         results = []
         offset = 0
@@ -136,12 +152,19 @@ class TorchInstance(ModelInstance):
                 if request.requested_outputs is not None and \
                         spec.name not in request.requested_outputs:
                     continue
-                value = host[spec.name]
+                on_device = spec.name not in host
+                value = found[spec.name] if on_device else host[spec.name]
                 if self.batching:
                     value = value[offset:offset + size]
                 if spec.reshape is not None:
                     lead = [size] if self.batching else []
                     value = value.reshape([*lead, *spec.dims])
+                if on_device:  # a torch view on the GPU (DLPack-capable)
+                    if value.dtype == torch.bfloat16:  # cupy has no bfloat16: bit patterns
+                        value = value.view(torch.int16)
+                    outputs.append(Tensor(spec.name, spec.datatype, tuple(value.shape), value,
+                                          MemoryKind.GPU, value.device.index or 0))
+                    continue
                 array = to_numpy(value)
                 outputs.append(Tensor(spec.name, spec.datatype, tuple(array.shape), array))
             results.append(outputs)

@@ -51,6 +51,8 @@ class TorchModel(Model):
                 self._binding = Binding.build(self.name, [s.name for s in self.inputs],
                                               [s.name for s in self.outputs],
                                               forward_arguments(module))
+        if device.type == "cuda":  # inputs in GPU memory (CUDA shm) go straight in
+            self.accepts_gpu_inputs = True
         log.info("model '%s' instance '%s' runs on %s (%s)", self.name, ctx.name, device,
                  "TorchScript" if isinstance(module, torch.jit.ScriptModule) else "torch.export")
         return TorchInstance(self, ctx.name, device, module)

@@ -16,9 +16,15 @@ import numpy as np
 
 from tritoncore.errors import TritonError, invalid_arg
 from tritoncore.frontends.classification import classify, labels_for
-from tritoncore.frontends.shm_io import ShmRef, input_from_shm, output_to_shm, shm_ref
-from tritoncore.protocol import grpc_service_pb2 as pb
 from tritoncore.frontends.request_params import apply_request_parameters
+from tritoncore.frontends.shm_io import (
+    ShmRef,
+    input_from_shm,
+    output_to_shm,
+    shm_ref,
+    want_on_device,
+)
+from tritoncore.protocol import grpc_service_pb2 as pb
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.server import Server
 from tritoncore.tensor import Tensor, element_count
@@ -160,6 +166,7 @@ def decode_request(server: Server, msg: Any) -> Decoded:
                 params = params_dict(o.parameters)
                 spec.parameters = params
                 spec.shm = shm_ref(f"output '{o.name}'", params)
+                want_on_device(server, request, o.name, spec.shm)
                 k = params.get("classification", 0)
                 if isinstance(k, bool) or not isinstance(k, int):
                     raise invalid_arg(f"output '{o.name}': classification must be an integer")

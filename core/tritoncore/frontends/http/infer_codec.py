@@ -17,7 +17,7 @@ from tritoncore import dtypes
 from tritoncore.errors import TritonError, invalid_arg
 from tritoncore.frontends.outputs import OutputSpec, finish_output, output_spec
 from tritoncore.frontends.request_params import apply_request_parameters
-from tritoncore.frontends.shm_io import input_from_shm, shm_ref
+from tritoncore.frontends.shm_io import input_from_shm, shm_ref, want_on_device
 from tritoncore.memory.system_shm import disabled_error
 from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
@@ -233,6 +233,7 @@ def _decode_doc(server: Any, loaded: Any, model_name: str, doc: dict[str, Any],
             specs[name] = output_spec(name, p)
             if specs[name].shm is not None and not server.system_shm.allowed:
                 raise disabled_error()
+            want_on_device(server, request, name, specs[name].shm)
         if specs:
             request.requested_outputs = list(specs)
     return DecodedRequest(request, specs, binary_default)

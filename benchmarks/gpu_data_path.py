@@ -1,0 +1,336 @@
+"""The GPU data path on a GPU machine: CUDA shared memory in and out of a KIND_GPU TorchScript
+model, checked exactly, copies counted, 64 MiB FP32 timed three ways.
+
+    PYTHONPATH=core:plugins/pytorch python3 benchmarks/gpu_data_path.py [--out DIR]
+        [--mib 64] [--iters 20] [--quick]
+
+Needs torch with CUDA, cupy, tritonclient[http] with cuda-python (for
+``tritonclient.utils.cuda_shared_memory``), and the tritoncore-pytorch entry point installed
+(a dist-info is enough). What it does:
+
+1. builds ``gpu_model`` (KIND_GPU) and ``cpu_model`` (KIND_CPU), both ``y = 2x + 1`` in FP32;
+2. starts ``python3 -m tritoncore serve --allow-client-shm=true``;
+3. registers CUDA regions with ``tritonclient.utils.cuda_shared_memory`` and checks results
+   exactly: GPU model in/out of CUDA shm (no device-to-host copy), CPU model with a CUDA-shm
+   input (exactly one counted device-to-host copy), bad offsets and device ids refused;
+4. parses the NVML GPU metrics with perf_analyzer's regex;
+5. times ``--mib`` MiB FP32 end to end (client call to result in place) with CUDA shm, system
+   shm and a binary HTTP body, with the server's compute input/infer/output split.
+
+Writes ``results.json`` and ``table.md`` to ``--out`` (default ``$OUT`` or ``.``); exits 1
+when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+GPU_LINE = re.compile(r'^(nv_\w+)\{gpu_uuid="(GPU-[^"]+)"\} (\d+(?:\.\d+)?)$')
+COPY_LINE = re.compile(r'^tritoncore_memory_copy_(count|bytes)\{direction="(\w+)"\} (\d+)$')
+FAILURES: list[str] = []
+
+
+def check(ok: bool, what: str) -> None:
+    print(("ok   " if ok else "FAIL ") + what, flush=True)
+    if not ok:
+        FAILURES.append(what)
+
+
+def make_repo(root: Path) -> None:
+    import torch
+
+    class AddOne(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 2.0 + 1.0
+
+    for name, kind in (("gpu_model", "KIND_GPU"), ("cpu_model", "KIND_CPU")):
+        d = root / name / "1"
+        d.mkdir(parents=True)
+        torch.jit.script(AddOne()).save(str(d / "model.pt"))
+        (root / name / "config.pbtxt").write_text(f"""
+name: "{name}"
+backend: "pytorch"
+max_batch_size: 0
+input [ {{ name: "INPUT__0" data_type: TYPE_FP32 dims: [ -1 ] }} ]
+output [ {{ name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ -1 ] }} ]
+instance_group [ {{ kind: {kind} count: 1 }} ]
+""")
+
+
+def scrape(url: str) -> tuple[dict[str, int], list[tuple[str, str, str]], str]:
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    copies: dict[str, int] = {}
+    gpu: list[tuple[str, str, str]] = []
+    for line in text.splitlines():
+        m = COPY_LINE.match(line)
+        if m:
+            copies[f"{m.group(2)}_{m.group(1)}"] = int(m.group(3))
+        g = GPU_LINE.match(line)
+        if g:
+            gpu.append((g.group(1), g.group(2), g.group(3)))
+    return copies, gpu, text
+
+
+def delta(after: dict[str, int], before: dict[str, int], key: str) -> int:
+    return after.get(key, 0) - before.get(key, 0)
+
+
+def stats(url: str, model: str) -> dict[str, Any]:
+    doc = json.load(urllib.request.urlopen(f"{url}/v2/models/{model}/stats", timeout=10))
+    s = doc["model_stats"][0]["inference_stats"]
+    return {k: (s[k]["count"], s[k]["ns"]) for k in
+            ("success", "queue", "compute_input", "compute_infer", "compute_output")}
+
+
+def split(after: dict[str, Any], before: dict[str, Any]) -> dict[str, float]:
+    n = after["success"][0] - before["success"][0]
+    return {k: (after[k][1] - before[k][1]) / max(n, 1) / 1e6 for k in after}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--mib", type=int, default=64)
+    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--quick", action="store_true", help="checks only, 1 MiB, no timing")
+    args = ap.parse_args()
+    if args.quick:
+        args.mib, args.iters = 1, 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    import tritonclient.http as httpclient
+    import tritonclient.utils.cuda_shared_memory as cudashm
+    import tritonclient.utils.shared_memory as sysshm
+
+    work = Path(tempfile.mkdtemp(prefix="gpu_data_path_"))
+    make_repo(work / "models")
+    ports = {"http": 28100, "grpc": 28101, "metrics": 28102}
+    log_path = out / "server.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tritoncore", "serve", "--model-repository",
+         str(work / "models"), "--allow-client-shm=true", "--metrics-interval-ms", "500",
+         "--http-max-input-size", str(256 << 20),
+         *[f"--{k}-port={v}" for k, v in ports.items()]],
+        stdout=log_path.open("w"), stderr=subprocess.STDOUT)
+    http_url = f"localhost:{ports['http']}"
+    base = f"http://{http_url}"
+    metrics_url = f"http://localhost:{ports['metrics']}/metrics"
+    client = httpclient.InferenceServerClient(http_url, network_timeout=300,
+                                              connection_timeout=300)
+    results: dict[str, Any] = {}
+    handles: list[Any] = []
+    sys_handles: list[Any] = []
+    try:
+        for _ in range(240):
+            try:
+                if client.is_server_ready() and client.is_model_ready("gpu_model"):
+                    break
+            except Exception:  # noqa: BLE001, S110 - not up yet
+                pass
+            if server.poll() is not None:
+                raise SystemExit("server exited; see " + str(log_path))
+            time.sleep(0.5)
+        else:
+            raise SystemExit("server not ready in 120 s")
+
+        n = args.mib * 1024 * 1024 // 4
+        nbytes = n * 4
+        x = (np.arange(n, dtype=np.float32) % 1000.0) - 500.25
+        expected = x * 2.0 + 1.0
+
+        # --- CUDA shm regions -------------------------------------------------------------
+        h_in = cudashm.create_shared_memory_region("cin", nbytes, 0)
+        h_out = cudashm.create_shared_memory_region("cout", nbytes, 0)
+        handles += [h_in, h_out]
+        cudashm.set_shared_memory_region(h_in, [x])
+        client.register_cuda_shared_memory("cin", cudashm.get_raw_handle(h_in), 0, nbytes)
+        client.register_cuda_shared_memory("cout", cudashm.get_raw_handle(h_out), 0, nbytes)
+        status = {r["name"]: r for r in client.get_cuda_shared_memory_status()}
+        check(status.get("cin", {}).get("byte_size") == nbytes, "CUDA shm status lists 'cin'")
+
+        def cuda_infer(model: str) -> None:
+            inp = httpclient.InferInput("INPUT__0", [n], "FP32")
+            inp.set_shared_memory("cin", nbytes)
+            o = httpclient.InferRequestedOutput("OUTPUT__0", binary_data=True)
+            o.set_shared_memory("cout", nbytes)
+            client.infer(model, [inp], outputs=[o])
+
+        before, _, _ = scrape(metrics_url)
+        cuda_infer("gpu_model")
+        after, gpu_lines, text = scrape(metrics_url)
+        got = cudashm.get_contents_as_numpy(h_out, np.float32, [n])
+        check(np.array_equal(got, expected), "gpu_model: CUDA shm in/out, result exact")
+        d2h = delta(after, before, "device_to_host_count")
+        check(d2h == 0, f"gpu_model via CUDA shm: device-to-host copies = {d2h} (want 0)")
+        check(delta(after, before, "host_to_device_count") == 0,
+              "gpu_model via CUDA shm: host-to-device copies = 0")
+        d2d = delta(after, before, "device_to_device_count")
+        check(d2d == 1, f"gpu_model via CUDA shm: device-to-device copies = {d2d} (want 1, "
+                        "the output into the region)")
+        results["copies_gpu_model_cuda_shm"] = {k: delta(after, before, k) for k in after}
+
+        cudashm.set_shared_memory_region(h_out, [np.zeros(n, np.float32)])
+        before, _, _ = scrape(metrics_url)
+        cuda_infer("cpu_model")
+        after, _, _ = scrape(metrics_url)
+        got = cudashm.get_contents_as_numpy(h_out, np.float32, [n])
+        check(np.array_equal(got, expected), "cpu_model: CUDA shm in/out, result exact")
+        d2h = delta(after, before, "device_to_host_count")
+        check(d2h == 1, f"cpu_model via CUDA shm: device-to-host copies = {d2h} (want 1)")
+        check(delta(after, before, "device_to_host_bytes") == nbytes,
+              "cpu_model via CUDA shm: the one copy moved the input's bytes")
+        results["copies_cpu_model_cuda_shm"] = {k: delta(after, before, k) for k in after}
+
+        # --- validation on the GPU --------------------------------------------------------
+        inp = httpclient.InferInput("INPUT__0", [n], "FP32")
+        inp.set_shared_memory("cin", nbytes, offset=4)
+        try:
+            client.infer("gpu_model", [inp])
+            check(False, "an input past the end of a CUDA region is refused")
+        except Exception as exc:  # noqa: BLE001
+            check("outside the region" in str(exc), f"past-the-end input refused: {exc}")
+        h_bad = cudashm.create_shared_memory_region("cbad", 1024, 0)
+        handles.append(h_bad)
+        try:
+            client.register_cuda_shared_memory("cbad", cudashm.get_raw_handle(h_bad), 7, 1024)
+            check(False, "device_id 7 is refused")
+        except Exception as exc:  # noqa: BLE001
+            check("device_id 7" in str(exc), f"wrong device id refused: {exc}")
+
+        # --- GPU metrics --------------------------------------------------------------------
+        time.sleep(1.2)
+        _, gpu_lines, text = scrape(metrics_url)
+        names = {name for name, _, _ in gpu_lines}
+        want = {"nv_gpu_utilization", "nv_gpu_memory_total_bytes", "nv_gpu_memory_used_bytes",
+                "nv_gpu_power_usage", "nv_gpu_power_limit", "nv_energy_consumption"}
+        check(want <= names, f"GPU metrics parse with perf_analyzer's regex: {sorted(names)}")
+        results["gpu_metrics"] = [f'{a}{{gpu_uuid="{b}"}} {c}' for a, b, c in gpu_lines]
+        (out / "metrics.txt").write_text(text)
+
+        # --- timing ---------------------------------------------------------------------------
+        if args.iters:
+            key = f"/gpu_data_path_{os.getpid()}"
+            s_in = sysshm.create_shared_memory_region("sin", key + "_in", nbytes)
+            s_out = sysshm.create_shared_memory_region("sout", key + "_out", nbytes)
+            sys_handles += [s_in, s_out]
+            sysshm.set_shared_memory_region(s_in, [x])
+            client.register_system_shared_memory("sin", key + "_in", nbytes)
+            client.register_system_shared_memory("sout", key + "_out", nbytes)
+
+            def sys_infer() -> None:
+                inp = httpclient.InferInput("INPUT__0", [n], "FP32")
+                inp.set_shared_memory("sin", nbytes)
+                o = httpclient.InferRequestedOutput("OUTPUT__0", binary_data=True)
+                o.set_shared_memory("sout", nbytes)
+                client.infer("gpu_model", [inp], outputs=[o])
+
+            def body_infer() -> None:
+                inp = httpclient.InferInput("INPUT__0", [n], "FP32")
+                inp.set_data_from_numpy(x, binary_data=True)
+                o = httpclient.InferRequestedOutput("OUTPUT__0", binary_data=True)
+                r = client.infer("gpu_model", [inp], outputs=[o])
+                r.as_numpy("OUTPUT__0")
+
+            modes = [("CUDA shm (in+out)", lambda: cuda_infer("gpu_model")),
+                     ("system shm (in+out)", sys_infer),
+                     ("binary HTTP body", body_infer)]
+            rows = []
+            for label, fn in modes:
+                for _ in range(3):
+                    fn()
+                c0, _, _ = scrape(metrics_url)
+                s0 = stats(base, "gpu_model")
+                times = []
+                for _ in range(args.iters):
+                    t = time.perf_counter()
+                    fn()
+                    times.append((time.perf_counter() - t) * 1000)
+                s1 = stats(base, "gpu_model")
+                c1, _, _ = scrape(metrics_url)
+                parts = split(s1, s0)
+                per = {k: delta(c1, c0, k) / args.iters for k in c1 if k.endswith("_count")}
+                rows.append({"mode": label, "p50_ms": statistics.median(times),
+                             "mean_ms": statistics.fmean(times), "min_ms": min(times),
+                             "server_ms": parts, "copies_per_request": per})
+                print(label, rows[-1], flush=True)
+            check(np.array_equal(sysshm.get_contents_as_numpy(s_out, np.float32, [n]),
+                                 expected), "system shm output exact")
+            results["timing"] = rows
+            import torch
+
+            def copy_ms(fn: Any) -> float:
+                fn()
+                torch.cuda.synchronize()
+                t = time.perf_counter()
+                for _ in range(5):
+                    fn()
+                torch.cuda.synchronize()
+                return (time.perf_counter() - t) * 200
+
+            xt = torch.from_numpy(x)
+            xd = xt.cuda()
+            pinned = xt.pin_memory()
+            raw = {"H2D pageable": copy_ms(lambda: xt.cuda()),
+                   "H2D pinned": copy_ms(lambda: pinned.cuda(non_blocking=True)),
+                   "D2H pageable": copy_ms(lambda: xd.cpu()),
+                   "D2D": copy_ms(lambda: xd.clone())}
+            results["raw_copy_ms"] = raw
+            caption = (f"{args.mib} MiB FP32 in, {args.mib} MiB out, `y = 2x + 1` on the GPU "
+                       f"(KIND_GPU TorchScript), tritonclient HTTP, {args.iters} requests "
+                       "after 3 warm-ups, end to end (call to result in place). Server "
+                       "columns: per-request averages from the model's statistics (request: "
+                       "queue to response; compute: the backend's execute, which includes "
+                       "its host<->device copies). One copy of the tensor on this GPU alone: "
+                       + ", ".join(f"{k} {v:.2f} ms" for k, v in raw.items()) + ".")
+            header = ("| path | p50 ms | mean ms | min ms | server request ms | "
+                      "server compute ms | D2H / H2D / D2D copies per request |")
+            lines = [caption, "", header, "|---|---|---|---|---|---|---|"]
+            for r in rows:
+                s = r["server_ms"]
+                c = r["copies_per_request"]
+                lines.append(
+                    f"| {r['mode']} | {r['p50_ms']:.2f} | {r['mean_ms']:.2f} | "
+                    f"{r['min_ms']:.2f} | {s['success']:.2f} | "
+                    f"{s['compute_input'] + s['compute_infer'] + s['compute_output']:.2f} | "
+                    f"{c.get('device_to_host_count', 0):g} / "
+                    f"{c.get('host_to_device_count', 0):g} / "
+                    f"{c.get('device_to_device_count', 0):g} |")
+            (out / "table.md").write_text("\n".join(lines) + "\n")
+            print("\n".join(lines))
+    finally:
+        try:
+            client.unregister_cuda_shared_memory()
+            client.unregister_system_shared_memory()
+        except Exception as exc:  # noqa: BLE001
+            print("unregister failed:", exc)
+        for h in handles:
+            cudashm.destroy_shared_memory_region(h)
+        for h in sys_handles:
+            sysshm.destroy_shared_memory_region(h)
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        results["failures"] = FAILURES
+        (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    print("FAILURES:" if FAILURES else "all checks passed", *FAILURES, sep="\n  ")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

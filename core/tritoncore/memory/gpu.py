@@ -1,0 +1,102 @@
+"""Device memory through cupy: views of raw device pointers, and counted copies.
+
+cupy is imported on first use only (a CPU-only server never needs it). Every copy made here
+is counted in :mod:`tritoncore.memory.copies`. Copies run on one non-blocking stream per
+device and are synchronized before returning, so a client in another process that reads
+its CUDA shared-memory region after the response sees the bytes.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.memory import copies
+
+_streams: dict[int, Any] = {}
+_lock = threading.Lock()
+_MEMCPY_DEFAULT = 4  # cudaMemcpyDefault: direction inferred from unified addresses
+
+
+def cupy_module() -> Any:
+    """The cupy module; UNSUPPORTED with an install hint when missing."""
+    try:
+        import cupy  # type: ignore[import-not-found]
+    except ImportError:
+        raise TritonError(
+            ErrorCode.UNSUPPORTED,
+            "GPU memory needs cupy on the server (pip install cupy-cuda12x or cupy-cuda13x)",
+        ) from None
+    return cupy
+
+
+def device_view(pointer: int, nbytes: int, device_id: int, dtype: np.dtype[Any],
+                shape: tuple[int, ...], owner: Any) -> Any:
+    """A cupy array over ``nbytes`` at ``pointer`` on ``device_id`` (no copy).
+
+    ``owner`` is kept alive by the array (the registered region).
+    """
+    cupy = cupy_module()
+    memory = cupy.cuda.UnownedMemory(pointer, nbytes, owner, device_id)
+    return cupy.ndarray(shape, dtype=dtype, memptr=cupy.cuda.MemoryPointer(memory, 0))
+
+
+def _stream(device_id: int) -> Any:
+    with _lock:
+        stream = _streams.get(device_id)
+        if stream is None:
+            cupy = cupy_module()
+            with cupy.cuda.Device(device_id):
+                stream = cupy.cuda.Stream(non_blocking=True)
+            _streams[device_id] = stream
+        return stream
+
+
+def device_of(data: Any) -> int:
+    """The CUDA device that holds a DLPack-capable object."""
+    return int(data.__dlpack_device__()[1])
+
+
+def as_device_array(data: Any) -> Any:
+    """A contiguous cupy view (or copy, when strided) of any CUDA DLPack-capable object.
+
+    Called with the copy stream current, so DLPack orders the producer's work before it.
+    """
+    cupy = cupy_module()
+    array = data if isinstance(data, cupy.ndarray) else cupy.from_dlpack(data)
+    return cupy.ascontiguousarray(array)
+
+
+def to_host(data: Any) -> np.ndarray:
+    """One device-to-host copy of a device array (counted)."""
+    cupy = cupy_module()
+    device = device_of(data)
+    with cupy.cuda.Device(device):
+        stream = _stream(device)
+        with stream:
+            host = cupy.asnumpy(as_device_array(data), stream=stream)
+        stream.synchronize()
+    copies.record(copies.DEVICE_TO_HOST, host.nbytes)
+    return host  # type: ignore[no-any-return]
+
+
+def copy_to_device(dst_pointer: int, device_id: int, source: Any, nbytes: int,
+                   on_device: bool) -> None:
+    """Copy ``nbytes`` of ``source`` (a device array, or host bytes) to ``dst_pointer``."""
+    cupy = cupy_module()
+    with cupy.cuda.Device(device_id):
+        stream = _stream(device_id)
+        with stream:
+            if on_device:
+                src = as_device_array(source)
+                src_pointer = src.data.ptr
+            else:
+                host = np.ascontiguousarray(np.frombuffer(source, dtype=np.uint8))
+                src_pointer = host.ctypes.data
+            cupy.cuda.runtime.memcpyAsync(dst_pointer, src_pointer, nbytes, _MEMCPY_DEFAULT,
+                                          stream.ptr)
+        stream.synchronize()
+    copies.record(copies.DEVICE_TO_DEVICE if on_device else copies.HOST_TO_DEVICE, nbytes)
