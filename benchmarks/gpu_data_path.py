@@ -11,7 +11,8 @@ Needs torch with CUDA, cupy, tritonclient[http] with cuda-python (for
 1. builds ``gpu_model`` (KIND_GPU) and ``cpu_model`` (KIND_CPU), both ``y = 2x + 1`` in FP32;
 2. starts ``python3 -m tritoncore serve --allow-client-shm=true``;
 3. registers CUDA regions with ``tritonclient.utils.cuda_shared_memory`` and checks results
-   exactly: GPU model in/out of CUDA shm (no device-to-host copy), CPU model with a CUDA-shm
+   exactly: GPU model in/out of CUDA shm over HTTP and gRPC (no device-to-host copy), CPU
+   model with a CUDA-shm
    input (exactly one counted device-to-host copy), bad offsets and device ids refused;
 4. parses the NVML GPU metrics with perf_analyzer's regex;
 5. times ``--mib`` MiB FP32 end to end (client call to result in place) with CUDA shm, system
@@ -194,6 +195,26 @@ def main() -> int:
         check(delta(after, before, "device_to_host_bytes") == nbytes,
               "cpu_model via CUDA shm: the one copy moved the input's bytes")
         results["copies_cpu_model_cuda_shm"] = {k: delta(after, before, k) for k in after}
+
+        # --- the same over gRPC -------------------------------------------------------------
+        import tritonclient.grpc as grpcclient
+
+        gclient = grpcclient.InferenceServerClient(f"localhost:{ports['grpc']}")
+        cudashm.set_shared_memory_region(h_out, [np.zeros(n, np.float32)])
+        before, _, _ = scrape(metrics_url)
+        ginp = grpcclient.InferInput("INPUT__0", [n], "FP32")
+        ginp.set_shared_memory("cin", nbytes)
+        gout = grpcclient.InferRequestedOutput("OUTPUT__0")
+        gout.set_shared_memory("cout", nbytes)
+        gclient.infer("gpu_model", [ginp], outputs=[gout])
+        after, _, _ = scrape(metrics_url)
+        got = cudashm.get_contents_as_numpy(h_out, np.float32, [n])
+        check(np.array_equal(got, expected), "gRPC gpu_model: CUDA shm in/out, result exact")
+        d2h = delta(after, before, "device_to_host_count")
+        check(d2h == 0, f"gRPC gpu_model via CUDA shm: device-to-host copies = {d2h} (want 0)")
+        gstatus = gclient.get_cuda_shared_memory_status(as_json=True)
+        check("cin" in json.dumps(gstatus), "gRPC CUDA shm status lists 'cin'")
+        gclient.close()
 
         # --- validation on the GPU --------------------------------------------------------
         inp = httpclient.InferInput("INPUT__0", [n], "FP32")
