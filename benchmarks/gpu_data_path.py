@@ -232,6 +232,17 @@ def main() -> int:
         except Exception as exc:  # noqa: BLE001
             check("device_id 7" in str(exc), f"wrong device id refused: {exc}")
 
+        # --- pinned pool: host inputs of the GPU model are staged through it -------------------
+        small = np.arange(1024, dtype=np.float32)
+        inp = httpclient.InferInput("INPUT__0", [1024], "FP32")
+        inp.set_data_from_numpy(small, binary_data=True)
+        r = client.infer("gpu_model", [inp])
+        check(np.array_equal(r.as_numpy("OUTPUT__0"), small * 2 + 1), "host input, GPU model")
+        _, _, text = scrape(metrics_url)
+        check("nv_pinned_memory_pool_total_bytes 268435456" in text
+              and "nv_pinned_memory_pool_used_bytes 0" in text,
+              "pinned pool metrics: 268435456 total, 0 used after the request")
+
         # --- GPU metrics --------------------------------------------------------------------
         time.sleep(1.2)
         _, gpu_lines, text = scrape(metrics_url)

@@ -18,7 +18,7 @@ from tritoncore.cli import build_parser, options_from_args
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.frontends import metrics, shm_io
 from tritoncore.frontends.gpu_metrics import GpuSampler, format_value
-from tritoncore.memory import copies, cuda_shm, devices, gpu
+from tritoncore.memory import copies, cuda_shm, devices, gpu, pinned_pool
 from tritoncore.memory.cuda_shm import CudaSharedMemory
 from tritoncore.plugins import PluginManager
 from tritoncore.repository.version import stage_gpu_inputs
@@ -360,3 +360,45 @@ def test_a_bad_cuda_pool_flag_says_the_form(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit):
         parse("--cuda-memory-pool-byte-size", "64MB")
     assert "expected <device>:<bytes>" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# the pinned memory pool (host memory standing in for page-locked memory)
+# ---------------------------------------------------------------------------------------------
+
+def host_pool(size: int) -> pinned_pool.PinnedPool:
+    return pinned_pool.PinnedPool(size, allocate=lambda n: np.zeros(n, np.uint8))
+
+
+def test_pinned_pool_carves_aligned_blocks_and_merges_them_back() -> None:
+    pool = host_pool(1024)
+    a, b, c = pool.acquire(10), pool.acquire(256), pool.acquire(300)
+    assert a is not None and b is not None and c is not None
+    assert (a.offset, b.offset, c.offset, pool.used_bytes) == (0, 256, 512, 1024)
+    assert pool.acquire(1) is None  # full: the caller falls back to its own memory
+    a.array(np.float32, (2,))[:] = [1.5, 2.5]
+    assert a.array(np.float32, (2,)).tolist() == [1.5, 2.5]
+    b.release()
+    a.release()
+    a.release()  # twice is harmless
+    big = pool.acquire(512)  # the two freed neighbours merged
+    assert big is not None and big.offset == 0
+    c.release()
+    big.release()
+    assert pool.used_bytes == 0 and pool.acquire(1024) is not None
+
+
+def test_pinned_pool_without_a_gpu_or_with_size_0_gives_nothing() -> None:
+    assert pinned_pool.PinnedPool(1024, allocate=lambda n: None).acquire(16) is None
+    assert host_pool(0).acquire(16) is None
+    assert host_pool(64).acquire(65) is None
+
+
+def test_pinned_pool_metrics_have_tritons_names() -> None:
+    pool = pinned_pool.configure(4096)
+    text = "\n".join(metrics._pinned_lines())
+    assert "# HELP nv_pinned_memory_pool_total_bytes Pinned memory pool total memory size, " \
+           "in bytes" in text
+    assert "nv_pinned_memory_pool_total_bytes 4096" in text
+    assert "nv_pinned_memory_pool_used_bytes 0" in text
+    assert pool is pinned_pool.pool()

@@ -93,11 +93,11 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
            "backend_config); default: config.pbtxt at a repository's root")
     a("--backend-config", action="append", default=[], metavar="BACKEND,KEY=VALUE")
     a("--allow-client-shm", type=boolean, default=d.allow_client_shm, metavar="BOOL")
-    # GPU memory (Triton's names): the pinned pool and CUDA pool sizes are accepted for
-    # command-line compatibility only (host<->device staging uses PyTorch's caching
-    # allocators; see README); the compute capability check is honoured.
+    # GPU memory (Triton's names): the pinned pool stages host inputs of GPU instances; the
+    # CUDA pool size is accepted for command-line compatibility only (device memory comes
+    # from the frameworks' caching allocators; see README).
     a("--pinned-memory-pool-byte-size", type=non_negative_int, default=268435456,
-      metavar="BYTES", help="accepted, not used (no pinned pool of our own yet)")
+      metavar="BYTES", help="page-locked host memory for host-to-GPU staging (0: none)")
     a("--cuda-memory-pool-byte-size", action="append", default=[], type=cuda_pool,
       metavar="DEVICE:BYTES", help="accepted, not used (no CUDA pool of our own yet)")
     a("--min-supported-compute-capability", type=non_negative_float, default=6.0,

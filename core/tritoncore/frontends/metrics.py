@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.frontend import Frontend
 from tritoncore.frontends.gpu_metrics import GpuSampler
 from tritoncore.hookspecs import hookimpl
-from tritoncore.memory import copies
+from tritoncore.memory import copies, pinned_pool
 from tritoncore.scheduling.stats import FAILURE_REASONS
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,22 @@ COPY_FAMILIES = (
 )
 
 
+PINNED_FAMILIES = (
+    ("nv_pinned_memory_pool_total_bytes", "Pinned memory pool total memory size, in bytes",
+     lambda p: p.total_bytes),
+    ("nv_pinned_memory_pool_used_bytes", "Pinned memory pool used memory size, in bytes",
+     lambda p: p.used_bytes),
+)
+
+
+def _pinned_lines() -> list[str]:
+    pool = pinned_pool.pool()
+    lines: list[str] = []
+    for name, help_text, read in PINNED_FAMILIES:
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {read(pool)}"]
+    return lines
+
+
 def _copy_lines() -> list[str]:
     snap = copies.snapshot()
     lines: list[str] = []
@@ -151,6 +168,7 @@ def render(server: Any, cpu: CpuSampler | None, gpu: GpuSampler | None = None) -
                 continue
             lines.append(f'{name}{{model="{model}",version="{version}"}} '
                          f"{_number(read(loaded))}")
+    lines += _pinned_lines()
     if cpu is not None:
         for name, help_text in CPU_FAMILIES:
             lines.append(f"# HELP {name} {help_text}")
@@ -256,7 +274,7 @@ class MetricsFrontend(Frontend):
             try:
                 text = render(self.server, self.cpu, self.gpu)
                 status, body, ctype = "200 OK", text.encode(), CONTENT_TYPE
-            except Exception as exc:  # noqa: BLE001 - a scrape must get an answer
+            except Exception as exc:
                 log.exception("rendering metrics failed")
                 status, body, ctype = "500 Internal Server Error", \
                     f"rendering metrics failed: {exc}\n".encode(), "text/plain"

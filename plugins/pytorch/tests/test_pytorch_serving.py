@@ -421,4 +421,8 @@ def test_gpu_outputs_stay_on_the_device_when_the_client_wants_them_there(repo: P
     assert gpu_out.memory is MemoryKind.GPU and gpu_out.data.device.type == "cuda"
     assert host_out.memory is MemoryKind.CPU
     assert (d2h_gpu, d2h_host) == (0, 1)
+    # host inputs for the GPU instance were staged through the server's pinned pool
+    from tritoncore.memory import pinned_pool
+
+    assert pinned_pool.pool().buffer is not None and pinned_pool.pool().used_bytes == 0
     np.testing.assert_allclose(gpu_out.data.cpu().numpy(), host_out.as_numpy(), rtol=1e-5)

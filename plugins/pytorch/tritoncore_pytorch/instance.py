@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from tritoncore.backend import ModelInstance
 from tritoncore.errors import TritonError, internal
-from tritoncore.memory import copies
+from tritoncore.memory import copies, pinned_pool
 from tritoncore.scheduling.batching import run_groups, shape_groups
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import MemoryKind, Tensor
@@ -35,6 +37,7 @@ class TorchInstance(ModelInstance):
         self.is_script = isinstance(module, torch.jit.ScriptModule)
         self.stream = torch.cuda.Stream(device=device) if device.type == "cuda" else None
         self.batching = model.max_batch_size > 0
+        self._blocks: list[pinned_pool.PinnedBlock] = []
 
     # ---------------------------------------------------------------------------------------
 
@@ -48,6 +51,17 @@ class TorchInstance(ModelInstance):
                         f"failure: {type(exc).__name__}: {exc!s}")
 
     def _run(self, requests: list[InferenceRequest]) -> list[list[Tensor]]:
+        try:
+            return self._run_batch(requests)
+        finally:  # pinned staging blocks go back once the batch's uploads are done
+            if self._blocks:
+                if self.stream is not None:
+                    self.stream.synchronize()
+                for block in self._blocks:
+                    block.release()
+                self._blocks.clear()
+
+    def _run_batch(self, requests: list[InferenceRequest]) -> list[list[Tensor]]:
         model = self.model
         sizes = [r.batch_size(model.max_batch_size) for r in requests]
         with self._context():
@@ -91,7 +105,7 @@ class TorchInstance(ModelInstance):
             # host allocator), then one asynchronous upload on the instance's stream.
             rows = sum(p.shape[0] for p in parts) if self.batching else parts[0].shape[0]
             shape = (rows, *parts[0].shape[1:]) if parts[0].dim() else ()
-            staging = torch.empty(shape, dtype=parts[0].dtype, pin_memory=True)
+            staging = self._pinned(shape, parts[0].dtype)
             if len(parts) == 1:
                 staging.copy_(parts[0])
             else:
@@ -132,6 +146,17 @@ class TorchInstance(ModelInstance):
                 f"config says {list(expected)}" + (" after the batch dimension"
                                                     if self.batching else "")
             )
+
+    def _pinned(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """Page-locked staging: a block of the server's pinned pool (given back after the
+        batch), else torch's caching host allocator."""
+        nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+        block = pinned_pool.pool().acquire(nbytes)
+        if block is None:
+            return torch.empty(shape, dtype=dtype, pin_memory=True)
+        self._blocks.append(block)
+        raw = torch.from_numpy(block.array(np.uint8, (nbytes,)))
+        return raw.view(dtype).reshape(shape)
 
     def _to_host(self, value: torch.Tensor) -> torch.Tensor:
         """An output in host memory (one counted device-to-host copy from a GPU)."""
