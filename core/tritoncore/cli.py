@@ -195,11 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s %(levelname).1s %(name)s] %(message)s")
     try:
         import uvloop  # type: ignore[import-not-found]
-
-        runner = uvloop.run
     except ImportError:
-        runner = asyncio.run
-    return runner(serve(options, plugins))
+        return asyncio.run(serve(options, plugins))
+    return int(uvloop.run(serve(options, plugins)))
 
 
 if __name__ == "__main__":

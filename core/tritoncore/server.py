@@ -212,7 +212,10 @@ class Server:
         loaded = self.model(request.model_name, request.model_version)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[InferenceResponse] = asyncio.Queue()
-        loaded.submit(request, lambda r: loop.call_soon_threadsafe(queue.put_nowait, r))
+        def deliver(response: InferenceResponse) -> None:  # any thread
+            loop.call_soon_threadsafe(queue.put_nowait, response)
+
+        loaded.submit(request, deliver)
         final = False
         try:
             while not final:
