@@ -76,3 +76,21 @@ def test_shape_groups_and_run_groups_answer_each_request_once() -> None:
     for request, response in zip(requests, responses):
         if response.error is None:
             assert np.array_equal(response.outputs[0].as_numpy(), request.inputs["X"].as_numpy() + 1)
+
+
+def test_instance_cuda_stream_only_for_gpu_instances() -> None:
+    from pathlib import Path
+
+    from tritoncore.backend import InstanceContext, ModelContext
+    from tritoncore.memory import gpu
+    from tritoncore.protocol.model_config_pb2 import ModelConfig
+
+    model = ModelContext("m", 1, ModelConfig(name="m"), Path("."))
+    assert InstanceContext("m_0", "KIND_CPU", 0, 0, model).cuda_stream() is None
+    assert InstanceContext("m_0", "KIND_MODEL", 0, 0, model).cuda_stream() is None
+    on_gpu = InstanceContext("m_0", "KIND_GPU", 0, 0, model)
+    stream = on_gpu.cuda_stream()
+    assert stream is on_gpu.cuda_stream()  # made once, kept with the instance
+    if gpu.new_stream(0) is None:  # this machine: no CUDA torch, no cupy
+        assert stream is None
+        gpu.limit_pools([(0, 1 << 20)])  # --cuda-memory-pool-byte-size: nothing to cap here

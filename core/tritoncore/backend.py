@@ -67,6 +67,20 @@ class InstanceContext:
     device_id: int
     index: int
     model: ModelContext
+    _stream: Any = field(default=None, repr=False)
+
+    def cuda_stream(self) -> Any:
+        """The instance's own CUDA stream, made on first call: a ``torch.cuda.Stream`` when
+        torch with CUDA is installed, else a non-blocking ``cupy.cuda.Stream``; None for
+        non-GPU instances or without either. A backend orders a batch's copies and compute on
+        it. It lives as long as the instance."""
+        if self.kind != "KIND_GPU":
+            return None
+        if self._stream is None:
+            from tritoncore.memory import gpu
+
+            self._stream = gpu.new_stream(self.device_id)
+        return self._stream
 
 
 @dataclass

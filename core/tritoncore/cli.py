@@ -99,7 +99,8 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     a("--pinned-memory-pool-byte-size", type=non_negative_int, default=268435456,
       metavar="BYTES", help="page-locked host memory for host-to-GPU staging (0: none)")
     a("--cuda-memory-pool-byte-size", action="append", default=[], type=cuda_pool,
-      metavar="DEVICE:BYTES", help="accepted, not used (no CUDA pool of our own yet)")
+      metavar="DEVICE:BYTES", help="cap on the device memory pool of the server's own GPU "
+      "buffers (cupy's pool; frameworks keep their own allocators)")
     a("--min-supported-compute-capability", type=non_negative_float, default=6.0,
       metavar="X.Y", help="GPUs below it are not used")
     a("--exit-timeout-secs", type=non_negative_float, default=d.exit_timeout_secs)

@@ -12,7 +12,7 @@ from tritoncore import __version__, dtypes
 from tritoncore import config as cfgmod
 from tritoncore.errors import ErrorCode, TritonError, invalid_arg, not_found
 from tritoncore.frontend import Frontend
-from tritoncore.memory import pinned_pool
+from tritoncore.memory import gpu, pinned_pool
 from tritoncore.memory.cuda_shm import CudaSharedMemory
 from tritoncore.memory.devices import gpu_count
 from tritoncore.memory.system_shm import SystemSharedMemory
@@ -45,6 +45,8 @@ class Server:
         self.cuda_shm = CudaSharedMemory(options.allow_client_shm, self.gpu_count)
         self.pinned_pool = pinned_pool.configure(int(options.extra.get(
             "pinned_memory_pool_byte_size", pinned_pool.DEFAULT_BYTE_SIZE)))
+        if self.gpu_count:
+            gpu.limit_pools(list(options.extra.get("cuda_memory_pool_byte_size") or []))
         self.frontends: list[Frontend] = []
         self.live = False
         self.stopping = False

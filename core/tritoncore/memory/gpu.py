@@ -55,6 +55,37 @@ def _stream(device_id: int) -> Any:
         return stream
 
 
+def new_stream(device_id: int) -> Any:
+    """A new CUDA stream on ``device_id`` from torch (when it has CUDA) or cupy; else None."""
+    try:
+        import torch  # type: ignore[import-not-found]
+
+        if torch.cuda.is_available():
+            return torch.cuda.Stream(device=device_id)
+    except ImportError:
+        pass
+    try:
+        cupy = cupy_module()
+    except TritonError:
+        return None
+    with cupy.cuda.Device(device_id):
+        return cupy.cuda.Stream(non_blocking=True)
+
+
+def limit_pools(sizes: list[tuple[int, int]]) -> None:
+    """``--cuda-memory-pool-byte-size DEVICE:BYTES``: cap cupy's device memory pool (what the
+    server's own GPU buffers come from) on each device; nothing to do without cupy."""
+    if not sizes:
+        return
+    try:
+        cupy = cupy_module()
+    except TritonError:
+        return
+    for device, size in sizes:
+        with cupy.cuda.Device(device):
+            cupy.get_default_memory_pool().set_limit(size=size)
+
+
 def device_of(data: Any) -> int:
     """The CUDA device that holds a DLPack-capable object."""
     return int(data.__dlpack_device__()[1])

@@ -371,7 +371,7 @@ def test_gpu_instance_with_gpu_inputs_via_dlpack(repo: Path) -> None:
         return instance, host, device
 
     instance, host, device = serve(repo, body)
-    assert instance.device.type == "cuda" and instance.stream is not None
+    assert instance.device.type == "cuda" and isinstance(instance.stream, torch.cuda.Stream)
     with torch.no_grad():
         want = net(x).numpy()
     np.testing.assert_allclose(host["logits"], want, rtol=1e-3, atol=1e-3)

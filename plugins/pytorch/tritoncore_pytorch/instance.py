@@ -29,13 +29,14 @@ log = logging.getLogger(__name__)
 class TorchInstance(ModelInstance):
     """Runs batches of requests through one module; never called concurrently."""
 
-    def __init__(self, model: TorchModel, name: str, device: torch.device, module: Any) -> None:
+    def __init__(self, model: TorchModel, name: str, device: torch.device, module: Any,
+                 stream: torch.cuda.Stream | None = None) -> None:
         self.model = model
         self.name = name
         self.device = device
         self.module = module
         self.is_script = isinstance(module, torch.jit.ScriptModule)
-        self.stream = torch.cuda.Stream(device=device) if device.type == "cuda" else None
+        self.stream = stream  # the instance's CUDA stream: a batch's copies and compute on it
         self.batching = model.max_batch_size > 0
         self._blocks: list[pinned_pool.PinnedBlock] = []
 

@@ -55,7 +55,10 @@ class TorchModel(Model):
             self.accepts_gpu_inputs = True
         log.info("model '%s' instance '%s' runs on %s (%s)", self.name, ctx.name, device,
                  "TorchScript" if isinstance(module, torch.jit.ScriptModule) else "torch.export")
-        return TorchInstance(self, ctx.name, device, module)
+        stream = ctx.cuda_stream() if ctx.kind == "KIND_GPU" else None
+        if not isinstance(stream, torch.cuda.Stream) and device.type == "cuda":
+            stream = torch.cuda.Stream(device=device)  # KIND_MODEL on a GPU, or no core stream
+        return TorchInstance(self, ctx.name, device, module, stream)
 
     def _device(self, ctx: InstanceContext) -> torch.device | None:
         if ctx.kind == "KIND_GPU":
