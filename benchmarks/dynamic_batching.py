@@ -21,20 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 import urllib.request
 from pathlib import Path
 
-PEER = Path(os.environ.get("PEER_HOME", Path.home() / ".cache" / "tritoncore-peer"))
-PERF_ANALYZER = PEER / "bin" / "perf_analyzer"
+from peer import PERF_ANALYZER, free_port, wait_ready
+from peer import perf_http as perf
 
 CONFIG = """
 name: "{name}"
@@ -47,12 +44,6 @@ parameters {{ key: "execute_delay_ms" value {{ string_value: "{delay_ms}" }} }}
 {batcher}
 """
 MODELS = ("identity_plain", "identity_dynamic")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_repo(path: Path, delay_ms: float, queue_delay_us: int) -> Path:
@@ -71,37 +62,11 @@ def get_json(port: int, path: str) -> dict:
         return json.loads(r.read())
 
 
-def wait_ready(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server on port {port} not ready after {timeout}s")
-
-
 def batch_counts(port: int, model: str) -> tuple[dict[int, int], int, int]:
     """({batch size: executions}, inference_count, execution_count) so far."""
     s = get_json(port, f"/v2/models/{model}/stats")["model_stats"][0]
     return ({b["batch_size"]: b["compute_infer"]["count"] for b in s["batch_stats"]},
             s["inference_count"], s["execution_count"])
-
-
-def perf(model: str, port: int, concurrency: int, interval_ms: int) -> tuple[float, int]:
-    """(throughput infer/s, p99 µs) from one perf_analyzer run."""
-    out = subprocess.run(
-        [str(PERF_ANALYZER), "-m", model, "-u", f"127.0.0.1:{port}", "-i", "http",
-         "--concurrency-range", str(concurrency), "--measurement-interval", str(interval_ms),
-         "-s", "10000", "-r", "3"],  # fixed 3 windows: a shared VM never "stabilizes"
-        check=False, capture_output=True, text=True, timeout=300)
-    text = out.stdout + out.stderr
-    m = re.search(rf"Concurrency: {concurrency}, throughput: ([0-9.]+) infer/sec", text)
-    p99 = re.findall(r"p99 latency: ([0-9]+) usec", text)
-    if out.returncode != 0 or not m or not p99:
-        raise RuntimeError(f"perf_analyzer failed on {model}@{port}:\n{text[-1500:]}")
-    return float(m.group(1)), int(p99[-1])
 
 
 def histogram(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:

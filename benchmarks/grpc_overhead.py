@@ -22,42 +22,16 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-PEER = Path(os.environ.get("PEER_HOME", Path.home() / ".cache" / "tritoncore-peer"))
-PERF_ANALYZER = PEER / "bin" / "perf_analyzer"
-START_SH = Path(__file__).resolve().parents[2] / "shared" / "peer-triton" / "start.sh"
-ROOT = Path(__file__).resolve().parents[1]
-ADD_SUB = ROOT / "examples" / "model_repository" / "add_sub"
+from peer import PERF_ANALYZER, START_SH, free_port
+from peer import comparison_repo as repository
 
-IDENTITY = """name: "identity"
-backend: "identity"
-input [ { name: "INPUT0", data_type: TYPE_FP32, dims: [ 4 ] },
-        { name: "INPUT1", data_type: TYPE_FP32, dims: [ 4 ] } ]
-output [ { name: "OUTPUT0", data_type: TYPE_FP32, dims: [ 4 ] },
-         { name: "OUTPUT1", data_type: TYPE_FP32, dims: [ 4 ] } ]
-instance_group [ { kind: KIND_CPU, count: 1 } ]
-"""
 LINE = re.compile(r"Concurrency: (\d+), throughput: ([0-9.]+) infer/sec, latency (\d+) usec")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def repository(path: Path, with_identity: bool) -> Path:
-    shutil.copytree(ADD_SUB, path / "add_sub")
-    if with_identity:
-        (path / "identity" / "1").mkdir(parents=True)
-        (path / "identity" / "config.pbtxt").write_text(IDENTITY)
-    return path
 
 
 def wait_ready(url: str, timeout: float = 120) -> None:

@@ -28,6 +28,8 @@ from serverproc import ServerProcess
 from tritonclient.utils import InferenceServerException
 
 MODELS = Path(__file__).parent / "models_e2e"
+EXAMPLE_ADD_SUB = (Path(__file__).resolve().parents[1] / "examples" / "model_repository"
+                   / "add_sub" / "1" / "model.py")
 
 
 def identity(name: str, dynamic: str | None, delay_ms: int, max_batch_size: int = 8,
@@ -91,11 +93,11 @@ def ensemble(name: str, outputs: tuple[str, str], steps: list[str]) -> str:
         ensemble_scheduling {{ step [ {", ".join(steps)} ] }}"""
 
 
-def write(repo: Path, name: str, config: str, model_py: str | None = None) -> None:
+def write(repo: Path, name: str, config: str, model_py: Path | None = None) -> None:
     (repo / name / "1").mkdir(parents=True)
     (repo / name / "config.pbtxt").write_text(textwrap.dedent(config))
     if model_py is not None:
-        shutil.copy(MODELS / model_py, repo / name / "1" / "model.py")
+        shutil.copy(model_py, repo / name / "1" / "model.py")
 
 
 def make_repo(repo: Path) -> Path:
@@ -109,9 +111,9 @@ def make_repo(repo: Path) -> Path:
         allow_timeout_override: true }""", 500, max_batch_size=1))
     write(repo, "no_override", identity("no_override", """default_queue_policy {
         allow_timeout_override: false }""", 300, max_batch_size=1))
-    write(repo, "acc_int", accumulator("acc_int", "TYPE_UINT64"), "accumulate.py")
-    write(repo, "acc_str", accumulator("acc_str", "TYPE_STRING"), "accumulate.py")
-    write(repo, "add_sub_py", ADD_SUB, "add_sub.py")
+    write(repo, "acc_int", accumulator("acc_int", "TYPE_UINT64"), MODELS / "accumulate.py")
+    write(repo, "acc_str", accumulator("acc_str", "TYPE_STRING"), MODELS / "accumulate.py")
+    write(repo, "add_sub_py", ADD_SUB, EXAMPLE_ADD_SUB)
     write(repo, "ident4", identity("ident4", None, 0, dims="4"))
     # python -> identity
     write(repo, "ens2", ensemble("ens2", ("SUM", "DIFF"), [

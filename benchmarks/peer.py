@@ -1,0 +1,72 @@
+"""What the side-by-side benchmark scripts share: where the real Triton and perf_analyzer live
+(``../shared/peer-triton/install.sh``), the comparison repository (Triton's ``add_sub`` plus an
+in-process identity model of the same shape), free ports, readiness, and one HTTP
+perf_analyzer run."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+PEER = Path(os.environ.get("PEER_HOME", Path.home() / ".cache" / "tritoncore-peer"))
+PERF_ANALYZER = PEER / "bin" / "perf_analyzer"
+START_SH = Path(__file__).resolve().parents[2] / "shared" / "peer-triton" / "start.sh"
+ROOT = Path(__file__).resolve().parents[1]
+ADD_SUB = ROOT / "examples" / "model_repository" / "add_sub"  # the same model.py Triton runs
+IDENTITY = """name: "identity"
+backend: "identity"
+input [ { name: "INPUT0", data_type: TYPE_FP32, dims: [ 4 ] },
+        { name: "INPUT1", data_type: TYPE_FP32, dims: [ 4 ] } ]
+output [ { name: "OUTPUT0", data_type: TYPE_FP32, dims: [ 4 ] },
+         { name: "OUTPUT1", data_type: TYPE_FP32, dims: [ 4 ] } ]
+instance_group [ { kind: KIND_CPU, count: 1 } ]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def comparison_repo(path: Path, with_identity: bool) -> Path:
+    """``add_sub`` (Python backend), plus tritoncore's in-process ``identity`` of its shape."""
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ADD_SUB, path / "add_sub")
+    if with_identity:
+        (path / "identity" / "1").mkdir(parents=True)
+        (path / "identity" / "config.pbtxt").write_text(IDENTITY)
+    return path
+
+
+def wait_ready(port: int, timeout: float = 90) -> None:
+    """Until the server's HTTP endpoint says ready."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"server on port {port} not ready after {timeout}s")
+
+
+def perf_http(model: str, port: int, concurrency: int, interval_ms: int) -> tuple[float, int]:
+    """(throughput infer/s, p99 µs) from one perf_analyzer run over HTTP."""
+    out = subprocess.run(
+        [str(PERF_ANALYZER), "-m", model, "-u", f"127.0.0.1:{port}", "-i", "http",
+         "--concurrency-range", str(concurrency), "--measurement-interval", str(interval_ms),
+         "-s", "10000", "-r", "3"],  # fixed 3 windows: a shared VM never "stabilizes"
+        check=False, capture_output=True, text=True, timeout=300)
+    text = out.stdout + out.stderr
+    m = re.search(rf"Concurrency: {concurrency}, throughput: ([0-9.]+) infer/sec", text)
+    p99 = re.findall(r"p99 latency: ([0-9]+) usec", text)
+    if out.returncode != 0 or not m or not p99:
+        raise RuntimeError(f"perf_analyzer failed on {model}@{port}:\n{text[-1500:]}")
+    return float(m.group(1)), int(p99[-1])
