@@ -266,16 +266,18 @@ def encode(server: Any, loaded: Any, model_name: str, decoded: DecodedRequest,
             tensor, written = finish_output(server, loaded, tensor, spec)
         entry: dict[str, Any] = {"name": tensor.name, "datatype": tensor.datatype,
                                  "shape": list(tensor.shape)}
-        if written is not None:
-            pass  # in the client's region; Triton's answer names no parameters (clients
-            # such as perf_analyzer's C++ client read any 'parameters' as binary data)
-        elif spec.binary if spec is not None and spec.binary is not None else binary_default:
-            wire = tensor.to_wire()
-            entry["parameters"] = {BINARY_DATA_SIZE: len(wire) if isinstance(wire, bytes)
-                                   else wire.nbytes}
-            pieces.append(wire)
-        else:
-            entry["data"] = _json_data(tensor)
+        # An output written to the client's shm region gets no data and no 'parameters'
+        # (as Triton: clients such as perf_analyzer's read any parameters as binary data).
+        if written is None:
+            binary = spec.binary if spec is not None and spec.binary is not None \
+                else binary_default
+            if binary:
+                wire = tensor.to_wire()
+                entry["parameters"] = {BINARY_DATA_SIZE: len(wire) if isinstance(wire, bytes)
+                                       else wire.nbytes}
+                pieces.append(wire)
+            else:
+                entry["data"] = _json_data(tensor)
         entries.append(entry)
     doc: dict[str, Any] = {}
     if decoded.request.id:
