@@ -32,45 +32,91 @@ class OnnxInstance(ModelInstance):
         self.run_options = run_options
         self.batching = model.max_batch_size > 0
         self.provider = session.get_providers()[0]
+        self.string_inputs = [s for s in model.inputs if s.datatype == "BYTES"]
 
     def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse]:
-        """One response per request; requests with the same shapes run as one batch."""
-        groups = shape_groups(requests, self.batching, _on_gpu)
-        return run_groups(requests, groups, self._run, self._failure)
+        """One response per request; requests with the same shapes run as one batch. A
+        request whose BYTES input onnxruntime cannot take fails alone, before batching."""
+        texts: dict[tuple[int, str], np.ndarray] = {}
+        responses = [InferenceResponse()] * len(requests)
+        valid = []
+        for i, r in enumerate(requests):
+            try:
+                for spec in self.string_inputs:
+                    if spec.name in r.inputs:
+                        texts[(id(r), spec.name)] = self._text(spec, r.inputs[spec.name].as_numpy())
+            except TritonError as error:
+                responses[i] = InferenceResponse(error=error)
+            else:
+                valid.append(i)
+        batch = [requests[i] for i in valid]
+        groups = shape_groups(batch, self.batching, _on_gpu)
+        done = run_groups(batch, groups, lambda group: self._run(group, texts), self._failure)
+        for i, response in zip(valid, done):
+            responses[i] = response
+        return responses
+
+    def _text(self, spec: TensorSpec, value: np.ndarray) -> np.ndarray:
+        """BYTES elements as the str objects onnxruntime takes for ``tensor(string)``.
+
+        onnxruntime's Python API converts str to and from UTF-8 and has no way to pass other
+        bytes, so an element that is not UTF-8 is the client's INVALID_ARG, not a crash.
+        """
+        flat = value.reshape(-1)
+        out = np.empty(flat.shape, dtype=object)
+        for i, v in enumerate(flat):
+            if not isinstance(v, bytes):
+                out[i] = str(v)
+                continue
+            try:
+                out[i] = v.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise invalid_arg(
+                    f"model '{self.model.name}': input '{spec.name}' element {i} is not valid "
+                    f"UTF-8 (byte 0x{v[exc.start]:02x} at offset {exc.start}); the ONNX Runtime "
+                    "backend passes BYTES to tensor(string) inputs as UTF-8 text"
+                ) from None
+        return out.reshape(value.shape)
 
     def _failure(self, exc: Exception) -> TritonError:
         return internal(f"model '{self.model.name}' instance '{self.name}': ONNX Runtime execute "
                         f"failure: {type(exc).__name__}: {str(exc).strip()}")
 
-    def _run(self, requests: list[InferenceRequest]) -> list[list[Tensor]]:
+    def _run(self, requests: list[InferenceRequest],
+             texts: dict[tuple[int, str], np.ndarray]) -> list[list[Tensor]]:
         model = self.model
         sizes = [r.batch_size(model.max_batch_size) for r in requests]
         wanted = _wanted(model.outputs, requests)
         names = [s.name for s in wanted]
         present = [s for s in model.inputs if s.name in requests[0].inputs]
-        if any(requests[0].inputs[s.name].memory is MemoryKind.GPU for s in present):
-            results = self._run_bound(requests[0], present, names)
-        else:
-            feed = {s.name: self._gather(s, requests) for s in present}
-            results = self.session.run(names, feed, self.run_options)
+        try:
+            if any(requests[0].inputs[s.name].memory is MemoryKind.GPU for s in present):
+                results = self._run_bound(requests[0], present, names, texts)
+            else:
+                feed = {s.name: self._gather(s, requests, texts) for s in present}
+                results = self.session.run(names, feed, self.run_options)
+        except UnicodeDecodeError as exc:  # a tensor(string) output onnxruntime cannot return
+            raise internal(
+                f"model '{model.name}': a string output of the model is not valid UTF-8 "
+                f"({exc.reason}), which onnxruntime's Python API cannot return"
+            ) from None
         host = {s.name: self._check(s, np.asarray(v), sum(sizes))
                 for s, v in zip(wanted, results)}
         return _scatter(requests, sizes, wanted, host, self.batching)
 
-    def _gather(self, spec: TensorSpec, requests: list[InferenceRequest]) -> np.ndarray:
-        parts = [r.inputs[spec.name].as_numpy() for r in requests]
+    def _gather(self, spec: TensorSpec, requests: list[InferenceRequest],
+                texts: dict[tuple[int, str], np.ndarray]) -> np.ndarray:
+        parts = [texts[(id(r), spec.name)] if spec.datatype == "BYTES"
+                 else r.inputs[spec.name].as_numpy() for r in requests]
         value = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        if spec.datatype == "BYTES":  # onnxruntime takes str elements for tensor(string)
-            value = np.array([v.decode("utf-8", "surrogateescape") if isinstance(v, bytes)
-                              else v for v in value.reshape(-1)],
-                             dtype=object).reshape(value.shape)
         if spec.reshape is not None:
             lead = [value.shape[0]] if self.batching else []
             value = value.reshape([*lead, *spec.reshape])
         return value
 
     def _run_bound(self, request: InferenceRequest, present: list[TensorSpec],
-                   names: list[str]) -> list[np.ndarray]:
+                   names: list[str], texts: dict[tuple[int, str], np.ndarray]
+                   ) -> list[np.ndarray]:
         """GPU inputs bound in place through IO binding (no host round trip)."""
         if self.kind != "KIND_GPU" or self.provider == "CPUExecutionProvider":
             raise invalid_arg(
@@ -85,7 +131,7 @@ class OnnxInstance(ModelInstance):
                                    dtypes.by_name(spec.datatype).numpy, list(tensor.shape),
                                    _device_pointer(tensor))
             else:
-                binding.bind_cpu_input(spec.name, self._gather(spec, [request]))
+                binding.bind_cpu_input(spec.name, self._gather(spec, [request], texts))
         for name in names:
             binding.bind_output(name)
         self.session.run_with_iobinding(binding, self.run_options)
@@ -138,9 +184,8 @@ def _scatter(requests: list[InferenceRequest], sizes: list[int], wanted: list[Te
             if spec.reshape is not None:
                 value = value.reshape([*([size] if batching else []), *spec.dims])
             if spec.datatype == "BYTES":  # onnxruntime hands back str elements
-                value = np.array([v.encode("utf-8", "surrogateescape") if isinstance(v, str)
-                                  else v for v in value.reshape(-1)],
-                                 dtype=object).reshape(value.shape)
+                value = np.array([v.encode() if isinstance(v, str) else v
+                                  for v in value.reshape(-1)], dtype=object).reshape(value.shape)
             outputs.append(Tensor.from_numpy(spec.name, value, spec.datatype))
         results.append(outputs)
         offset += size
