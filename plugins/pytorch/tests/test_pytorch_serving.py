@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -426,3 +427,37 @@ def test_gpu_outputs_stay_on_the_device_when_the_client_wants_them_there(repo: P
 
     assert pinned_pool.pool().buffer is not None and pinned_pool.pool().used_bytes == 0
     np.testing.assert_allclose(gpu_out.data.cpu().numpy(), host_out.as_numpy(), rtol=1e-5)
+
+
+def test_auto_complete_is_skipped_with_a_warning_as_in_triton(repo: Path, caplog) -> None:
+    write_model(repo, "addsub", ADDSUB.format(name="addsub", t="TYPE_INT32"),
+                torch.jit.script(AddSub()))
+    write_model(repo, "bare", 'platform: "pytorch_libtorch"', torch.jit.script(AddSub()))
+    caplog.set_level(logging.WARNING, logger="tritoncore_pytorch.backend")
+
+    async def body(server):
+        reasons = {row["name"]: row["reason"] for row in server.repository_index()}
+        return server.model_config("addsub"), reasons
+
+    config, reasons = serve(repo, body, exit_on_error=False)
+    assert sorted(r.getMessage() for r in caplog.records
+                  if r.name == "tritoncore_pytorch.backend") == [
+        f"skipping model configuration auto-complete for '{name}': not supported by the pytorch "
+        "backend (list inputs and outputs in config.pbtxt)" for name in ("addsub", "bare")]
+    assert config["max_batch_size"] == 8 and "dynamic_batching" not in config
+    assert [(i["name"], i["dims"]) for i in config["input"]] == [("INPUT__0", [4]),
+                                                                ("INPUT__1", [4])]
+    assert reasons["bare"] == ("model 'bare': forward needs argument(s) a, b, which no config "
+                               "input binds to; add inputs with those names (or __<index> names)")
+
+
+def test_no_auto_complete_warning_when_it_is_disabled(repo: Path, caplog) -> None:
+    write_model(repo, "addsub", ADDSUB.format(name="addsub", t="TYPE_INT32"),
+                torch.jit.script(AddSub()))
+    caplog.set_level(logging.WARNING, logger="tritoncore_pytorch.backend")
+
+    async def body(server):
+        return server.model_ready("addsub")
+
+    assert serve(repo, body, disable_auto_complete_config=True)
+    assert [r for r in caplog.records if r.name == "tritoncore_pytorch.backend"] == []

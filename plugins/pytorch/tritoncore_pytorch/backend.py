@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from tritoncore.backend import Backend, Model, ModelContext
+import logging
+
+from tritoncore.backend import AutoCompleteContext, Backend, Model, ModelContext
 
 from tritoncore_pytorch.model import TorchModel
+
+log = logging.getLogger(__name__)
 
 
 class PyTorchBackend(Backend):
@@ -17,6 +21,12 @@ class PyTorchBackend(Backend):
     name = "pytorch"
     instance_kinds = ("KIND_GPU", "KIND_CPU", "KIND_MODEL")
     default_model_filename = "model.pt"
+
+    def auto_complete_config(self, ctx: AutoCompleteContext) -> None:
+        """Completes nothing and says so, as Triton's PyTorch backend does: a TorchScript
+        file does not record its inputs' and outputs' types and shapes."""
+        log.warning("skipping model configuration auto-complete for '%s': not supported by "
+                    "the pytorch backend (list inputs and outputs in config.pbtxt)", ctx.name)
 
     def load_model(self, ctx: ModelContext) -> Model:
         return TorchModel(ctx)
