@@ -20,13 +20,12 @@ one final response whatever ``execute`` does (raises, returns too few responses)
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 
 
 @dataclass
@@ -94,8 +93,20 @@ class AutoCompleteContext:
     default_max_batch_size: int = 4
 
 
+#: How a batch begun with ``ModelInstance.submit`` ends: ``done(responses, None)`` (responses
+#: as ``execute`` returns them) or ``done(None, error)``; called once, on the event loop.
+BatchDone = Callable[[list[InferenceResponse] | None, BaseException | None], None]
+
+
 class ModelInstance(abc.ABC):
-    """One execution context of a model; never called concurrently."""
+    """One execution context of a model; never called concurrently.
+
+    An instance whose work happens elsewhere (another process) may also define
+    ``submit(requests, done: BatchDone) -> None``: begin the batch and return at once. The core
+    then calls ``submit`` instead of ``execute``, without a task or thread per batch.
+    """
+
+    submit: Callable[[list[InferenceRequest], BatchDone], None] | None = None
 
     @abc.abstractmethod
     def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse] | None:

@@ -14,7 +14,7 @@ from tritoncore.scheduling.batcher import BatchPlanner, Pending, QueuePolicy, Qu
 from tritoncore.scheduling.batching import shape_key
 from tritoncore.scheduling.instance import InstanceRunner
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
-from tritoncore.scheduling.scheduler import Scheduler
+from tritoncore.scheduling.scheduler import WorkerScheduler
 
 _ACTIONS = {0: "REJECT", 1: "DELAY"}
 SHORT_WAIT_S = 0.0015  # below this, poll instead of arming a (millisecond) timer
@@ -65,7 +65,7 @@ class InOrder:
         request.sender.deliver = ordered
 
 
-class DynamicBatcher(Scheduler):
+class DynamicBatcher(WorkerScheduler):
     """Batches queued requests per ``dynamic_batching`` (sizes, delay, priorities, policies)."""
 
     def __init__(self, model_name: str, runners: list[InstanceRunner], config: Any,

@@ -99,9 +99,6 @@ class EnsembleScheduler(Scheduler):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def next_batch(self, runner: Any) -> list[InferenceRequest]:  # pragma: no cover
-        raise NotImplementedError("an ensemble has no instance workers")
-
     async def _serve(self, request: InferenceRequest) -> None:
         assert request.sender is not None
         try:

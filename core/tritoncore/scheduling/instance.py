@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from tritoncore import asynccall
@@ -30,23 +32,50 @@ class InstanceRunner:
     ) -> None:
         self.model_name = model_name
         self.name = name
-        self.instance = instance
         self.stats = stats
         self.max_batch_size = max_batch_size
         self.decoupled = decoupled
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"instance-{name}")
         self._open_requests: dict[int, InferenceRequest] = {}
-        # decided once: an async execute runs on the loop, a plain one in the worker thread
+        self.instance = instance
+
+    @property
+    def instance(self) -> ModelInstance:
+        return self._instance
+
+    @instance.setter
+    def instance(self, instance: ModelInstance) -> None:
+        self._instance = instance
+        # decided once: an async execute runs on the loop, a plain one in the worker thread,
+        # and an instance with the callback form (``submit``) is called without either
         self._async = inspect.iscoroutinefunction(instance.execute)
+        self._submit = instance.submit
+
+    def start(self, requests: list[InferenceRequest], on_done: Callable[[], None]) -> None:
+        """Begin one batch and return; ``on_done()`` (on the loop) once it has finished."""
+        if self._submit is None:
+            task = asyncio.get_running_loop().create_task(self.run(requests))
+            task.add_done_callback(lambda _: on_done())
+            return
+        begin = self._begin(requests)
+
+        def done(result: list[InferenceResponse] | None, error: BaseException | None) -> None:
+            self._end(requests, begin, result, error)
+            on_done()
+
+        try:
+            self._submit(requests, done)
+        except Exception as exc:  # noqa: BLE001 - a backend failure becomes the requests' error
+            done(None, exc)
 
     async def run(self, requests: list[InferenceRequest]) -> None:
         """Execute one batch; afterwards every non-decoupled request has its final response."""
-        start = time.monotonic_ns()
-        queue_ns = sum(start - r.arrival_ns for r in requests)
-        batch_size = sum(r.batch_size(self.max_batch_size) for r in requests)
-        if self.decoupled:
-            for r in requests:
-                self._open_requests[id(r)] = r
+        if self._submit is not None:
+            finished = asyncio.get_running_loop().create_future()
+            self.start(requests, lambda: finished.set_result(None))
+            await finished
+            return
+        begin = self._begin(requests)
         try:
             if self._async:
                 result = await self.instance.execute(requests)  # type: ignore[misc]
@@ -54,18 +83,31 @@ class InstanceRunner:
                 result = await asynccall.call(self.instance.execute, requests,
                                               executor=self.executor)
         except Exception as exc:  # noqa: BLE001 - a backend failure becomes the requests' error
-            error = self._as_error(exc)
-            log.warning("%s", error.message)
-            for r in requests:
-                self._fail(r, error)
+            self._end(requests, begin, None, exc)
             return
-        finally:
-            self.stats.batch_done(batch_size, len(requests), queue_ns,
-                                  time.monotonic_ns() - start)
+        self._end(requests, begin, result, None)
+
+    def _begin(self, requests: list[InferenceRequest]) -> int:
         if self.decoupled:
+            for r in requests:
+                self._open_requests[id(r)] = r
+        return time.monotonic_ns()
+
+    def _end(self, requests: list[InferenceRequest], begin: int, result: object,
+             error: BaseException | None) -> None:
+        """Statistics, then the responses (or the error) to every request of the batch."""
+        queue_ns = sum(begin - r.arrival_ns for r in requests)
+        batch_size = sum(r.batch_size(self.max_batch_size) for r in requests)
+        self.stats.batch_done(batch_size, len(requests), queue_ns, time.monotonic_ns() - begin)
+        if error is not None:
+            failure = self._as_error(error)
+            log.warning("%s", failure.message)
+            for r in requests:
+                self._fail(r, failure)
+        elif self.decoupled:
             self._forget_closed()
-            return
-        self._deliver(requests, result)
+        else:
+            self._deliver(requests, result)
 
     def _deliver(self, requests: list[InferenceRequest], result: object) -> None:
         responses = result if isinstance(result, (list, tuple)) else []
@@ -84,7 +126,7 @@ class InstanceRunner:
                     ),
                 )
 
-    def _as_error(self, exc: Exception) -> TritonError:
+    def _as_error(self, exc: BaseException) -> TritonError:
         if isinstance(exc, TritonError):
             return exc
         return TritonError(

@@ -1,8 +1,9 @@
 """Schedulers: queue a model version's requests and hand batches to its instances.
 
-``Scheduler`` owns the worker tasks (one per instance: one batch per instance at a time)
-and the accounting that lets a model drain; subclasses decide what forms a batch:
-``FifoScheduler`` sends each request alone, ``DynamicBatcher`` (dynamic.py) batches.
+``Scheduler`` owns the accounting that lets a model drain; ``FifoScheduler`` pushes each
+request alone to the next free instance; ``WorkerScheduler`` runs one worker task per instance
+(one batch per instance at a time) pulling batches from ``DynamicBatcher`` (dynamic.py) or
+``SequenceBatcher`` (sequence.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import collections
+import functools
 import logging
 
 from tritoncore.errors import ErrorCode, TritonError
@@ -20,24 +22,18 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler(abc.ABC):
-    """Worker tasks, admission and drain; ``_admit`` and ``next_batch`` are the seam."""
+    """Admission, accounting and drain; ``_admit`` and ``_queued`` are the seam."""
 
     def __init__(self, model_name: str, runners: list[InstanceRunner]) -> None:
         self.model_name = model_name
         self.runners = runners
-        self.wakeup = asyncio.Event()  # something was queued
         self._outstanding = 0  # queued or running requests
         self._idle = asyncio.Event()
         self._idle.set()
-        self._workers: list[asyncio.Task[None]] = []
         self._accepting = False
 
     def start(self) -> None:
         self._accepting = True
-        self._workers = [
-            asyncio.create_task(self._work(r), name=f"{self.model_name}:{r.name}")
-            for r in self.runners
-        ]
 
     def enqueue(self, request: InferenceRequest) -> None:
         """Queue a validated request; refused once draining began (or by the policy)."""
@@ -46,15 +42,14 @@ class Scheduler(abc.ABC):
         self._admit(request)
         self._outstanding += 1
         self._idle.clear()
-        self.wakeup.set()
+        self._queued()
+
+    def _queued(self) -> None:
+        """Something was queued (after ``_admit``)."""
 
     @abc.abstractmethod
     def _admit(self, request: InferenceRequest) -> None:
         """Put the request in the queue (or raise to refuse it)."""
-
-    @abc.abstractmethod
-    async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
-        """Wait for and return the next batch for ``runner``, which is free."""
 
     def pending(self) -> int:
         """Requests queued and not yet executing (nv_inference_pending_request_count); a
@@ -67,18 +62,6 @@ class Scheduler(abc.ABC):
         if self._outstanding <= 0:
             self._outstanding = 0
             self._idle.set()
-
-    async def _work(self, runner: InstanceRunner) -> None:
-        while True:
-            batch = await self.next_batch(runner)
-            try:
-                live = [r for r in batch if not self._cancelled(r)]
-                if live:
-                    await runner.run(live)
-            except Exception:
-                log.exception("model '%s': scheduler worker failed", self.model_name)
-            finally:
-                self.finished(len(batch))
 
     def _cancelled(self, request: InferenceRequest) -> bool:
         if request.is_cancelled and request.sender is not None:
@@ -94,19 +77,64 @@ class Scheduler(abc.ABC):
         await self._idle.wait()
 
     async def stop(self) -> None:
-        """Drain, then end the worker tasks."""
+        """Drain; subclasses then end what they run."""
         await self.drain()
+
+
+class WorkerScheduler(Scheduler):
+    """One worker task per instance, each pulling its next batch (``next_batch``)."""
+
+    def __init__(self, model_name: str, runners: list[InstanceRunner]) -> None:
+        super().__init__(model_name, runners)
+        self.wakeup = asyncio.Event()  # something was queued
+        self._workers: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        super().start()
+        self._workers = [
+            asyncio.create_task(self._work(r), name=f"{self.model_name}:{r.name}")
+            for r in self.runners
+        ]
+
+    def _queued(self) -> None:
+        self.wakeup.set()
+
+    @abc.abstractmethod
+    async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
+        """Wait for and return the next batch for ``runner``, which is free."""
+
+    async def _work(self, runner: InstanceRunner) -> None:
+        while True:
+            batch = await self.next_batch(runner)
+            try:
+                live = [r for r in batch if not self._cancelled(r)]
+                if live:
+                    await runner.run(live)
+            except Exception:
+                log.exception("model '%s': scheduler worker failed", self.model_name)
+            finally:
+                self.finished(len(batch))
+
+    async def stop(self) -> None:
+        """Drain, then end the worker tasks."""
+        await super().stop()
         for task in self._workers:
             task.cancel()
         await asyncio.gather(*self._workers, return_exceptions=True)
 
 
 class FifoScheduler(Scheduler):
-    """Each request alone, in arrival order, to the next free instance."""
+    """Each request alone, in arrival order, to the next free instance.
+
+    Push-driven, without worker tasks: a request goes to a free instance as it is queued,
+    and the next one as an instance finishes.
+    """
 
     def __init__(self, model_name: str, runners: list[InstanceRunner]) -> None:
         super().__init__(model_name, runners)
         self.queue: collections.deque[InferenceRequest] = collections.deque()
+        self.free: collections.deque[InstanceRunner] = collections.deque(runners)
+        self._dispatching = False
 
     def _admit(self, request: InferenceRequest) -> None:
         self.queue.append(request)
@@ -114,8 +142,27 @@ class FifoScheduler(Scheduler):
     def pending(self) -> int:
         return len(self.queue)
 
-    async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
-        while not self.queue:
-            self.wakeup.clear()
-            await self.wakeup.wait()
-        return [self.queue.popleft()]
+    def _queued(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand queued requests to free instances (not re-entered by instances that finish
+        at once: the loop below picks those up)."""
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while self.queue and self.free:
+                request = self.queue.popleft()
+                if self._cancelled(request):
+                    self.finished(1)
+                    continue
+                runner = self.free.popleft()
+                runner.start([request], functools.partial(self._ran, runner))
+        finally:
+            self._dispatching = False
+
+    def _ran(self, runner: InstanceRunner) -> None:
+        self.finished(1)
+        self.free.append(runner)
+        self._dispatch()

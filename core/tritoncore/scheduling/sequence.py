@@ -28,7 +28,7 @@ from tritoncore.scheduling.request import (
     InferenceRequest,
     InferenceResponse,
 )
-from tritoncore.scheduling.scheduler import Scheduler
+from tritoncore.scheduling.scheduler import WorkerScheduler
 from tritoncore.tensor import Tensor
 
 Kind = mc.ModelSequenceBatching.Control.Kind
@@ -51,7 +51,7 @@ class Sequence:
     state: dict[str, Tensor] = field(default_factory=dict)
 
 
-class SequenceBatcher(Scheduler):
+class SequenceBatcher(WorkerScheduler):
     """``sequence_batching`` (direct and oldest strategies share this slot model)."""
 
     def __init__(self, model_name: str, runners: list[InstanceRunner], config: Any,

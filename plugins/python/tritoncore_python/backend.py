@@ -16,6 +16,7 @@ from tritoncore import config as cfgmod
 from tritoncore.backend import (
     AutoCompleteContext,
     Backend,
+    BatchDone,
     InstanceContext,
     Model,
     ModelContext,
@@ -183,7 +184,26 @@ class PythonInstance(ModelInstance):
 
     # -- execute -----------------------------------------------------------------------------
     async def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse] | None:
-        stub = await self._running()
+        """The awaitable form of :meth:`submit` (the core calls ``submit``)."""
+        future: asyncio.Future[list[InferenceResponse] | None] = \
+            asyncio.get_running_loop().create_future()
+
+        def done(result: list[InferenceResponse] | None, error: BaseException | None) -> None:
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+        self.submit(requests, done)
+        return await future
+
+    def submit(self, requests: list[InferenceRequest], done: BatchDone) -> None:
+        """Send the batch to the stub and return; ``done`` gets the responses (None when the
+        model is decoupled or answered through its senders) or the error, on the loop."""
+        stub = self.stub
+        if stub is None or self.failed is not None:  # restarting, or failed to
+            asyncio.get_running_loop().create_task(self._submit_when_running(requests, done))
+            return
         assert stub.inputs is not None
         batch = []
         rids = []
@@ -212,30 +232,47 @@ class PythonInstance(ModelInstance):
             for rid in rids:
                 self._free_inputs(rid)
                 self.open.pop(rid, None)
-            raise TritonError(ErrorCode.UNAVAILABLE, f"{self.label}: {exc}") from None
+            done(None, TritonError(ErrorCode.UNAVAILABLE, f"{self.label}: {exc}"))
+            return
         message = {"op": "execute", "id": rids[0], "model_name": self.ctx.model.name,
                    "in_size": stub.inputs.arena.size, "requests": batch, "release": self.release}
         self.release = []
+        stub.submit(message, lambda reply: self._executed(rids, reply, done))
+
+    async def _submit_when_running(self, requests: list[InferenceRequest], done: BatchDone) -> None:
         try:
-            reply = await stub.call(message)
-        except StubDied as exc:
-            self._died(exc)
-            raise
-        error = _error(reply.get("error"), f"{self.label}: ")
+            await self._running()
+        except TritonError as exc:
+            done(None, exc)
+            return
+        self.submit(requests, done)
+
+    def _executed(self, rids: list[int], reply: dict[str, Any] | TritonError,
+                  done: BatchDone) -> None:
+        """The stub's answer to one execute (or the error that ended it)."""
+        if isinstance(reply, StubDied):
+            self._died(reply)
+            done(None, reply)
+            return
+        assert isinstance(reply, dict)
+        error = _error((reply["code"], reply["message"]) if reply["op"] == "error"
+                       else reply.get("error"), f"{self.label}: ")
         if error is not None:
             for rid in rids:
                 self._close(rid, error)
-            raise error
+            done(None, error)
+            return
         responses = reply.get("responses")
         if responses is None:  # decoupled, or sent through the response sender
-            return None
-        assert stub.outputs is not None
-        stub.outputs.ensure(reply["out_size"])
+            done(None, None)
+            return
+        assert self.stub is not None and self.stub.outputs is not None
+        self.stub.outputs.ensure(reply["out_size"])
         out = [self._response(body) for body in responses]
         for rid in rids:
             self._free_inputs(rid)
             self.open.pop(rid, None)
-        return out
+        done(out, None)
 
     def _response(self, body: dict[str, Any]) -> InferenceResponse:
         """Copy a response's outputs out of the output arena (then the stub may reuse it)."""

@@ -21,8 +21,11 @@ from tritoncore_python.stub.channel import Decoder, encode
 
 log = logging.getLogger("tritoncore_python")
 
-#: Replies to the one main-thread operation in flight (init, execute, finalize, autocomplete).
+#: Replies to the one main-thread operation in flight (init, finalize, autocomplete); replies to
+#: executes carry the execute's id and go to its waiter.
 REPLY_OPS = frozenset({"ready", "executed", "finalized", "config", "error", "fatal"})
+
+Waiter = Callable[[dict[str, Any] | TritonError], None]
 
 
 class StubDied(TritonError):
@@ -49,6 +52,7 @@ class StubProcess:
         self.outputs: Arena | None = None
         self._decoder = Decoder()
         self._pending: asyncio.Future[dict[str, Any]] | None = None
+        self._waiters: dict[int, Waiter] = {}  # execute id -> who gets its reply
         self.dead: StubDied | None = None
         self.exited = asyncio.Event()
 
@@ -95,6 +99,14 @@ class StubProcess:
             asyncio.get_running_loop().create_task(
                 asyncio.get_running_loop().sock_sendall(self.sock, data[sent:]))
 
+    def submit(self, message: dict[str, Any], waiter: Waiter) -> None:
+        """Send an execute (its ``id`` unique) and return; ``waiter`` gets the reply, or the
+        error that ended the stub, on the event loop."""
+        if self.dead is not None:
+            raise self.dead
+        self._waiters[message["id"]] = waiter
+        self.send(message)
+
     async def call(self, message: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """Send an operation for the stub's main thread and wait for its reply."""
         if self.dead is not None:
@@ -122,7 +134,10 @@ class StubProcess:
             self._lost()
             return
         for msg in self._decoder.feed(data):
-            if msg["op"] in REPLY_OPS:
+            op = msg["op"]
+            if op in REPLY_OPS and (waiter := self._waiters.pop(msg.get("id", 0), None)):
+                waiter(msg)
+            elif op in REPLY_OPS:
                 if self._pending is not None and not self._pending.done():
                     self._pending.set_result(msg)
             else:
@@ -147,6 +162,9 @@ class StubProcess:
         self.dead = StubDied(ErrorCode.INTERNAL, f"{self.label}: the stub process {how}")
         if self._pending is not None and not self._pending.done():
             self._pending.set_exception(self.dead)
+        waiters, self._waiters = self._waiters, {}
+        for waiter in waiters.values():
+            waiter(self.dead)
         if self.sock is not None:
             try:
                 asyncio.get_running_loop().remove_reader(self.sock.fileno())

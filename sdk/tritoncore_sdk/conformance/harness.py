@@ -166,6 +166,7 @@ class _SpyInstance:
             self.execute = self._execute_async
         else:
             self.execute = self._execute_sync
+        self.submit = self._submit if getattr(inner, "submit", None) is not None else None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -189,6 +190,17 @@ class _SpyInstance:
             return await self._inner.execute(requests)
         finally:
             self._record(start)
+
+    def _submit(self, requests: list[InferenceRequest], done: Any) -> None:
+        """The callback form (``ModelInstance.submit``): timed until ``done`` is called."""
+        self._log.batch_sizes.append(len(requests))
+        start = time.monotonic()
+
+        def finished(result: Any, error: BaseException | None) -> None:
+            self._record(start)
+            done(result, error)
+
+        self._inner.submit(requests, finished)
 
 
 # ------------------------------------------------------------------------------------------

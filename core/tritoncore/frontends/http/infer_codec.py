@@ -138,18 +138,80 @@ def decode(server: Any, loaded: Any, model_name: str, body: bytes,
         raise invalid_arg(f"Inference-Header-Content-Length {header_length} is outside the "
                           f"request body's {size} bytes")
     view = memoryview(body)
+    header = body[:header_length] if header_length != size else body
+    layout = _layouts.get(header)
+    if layout is not None:
+        return layout.request(model_name, loaded.version, view, header_length)
     try:
-        doc = orjson.loads(view[:header_length] if header_length != size else body)
+        doc = orjson.loads(header)
     except orjson.JSONDecodeError as exc:
         raise invalid_arg(f"failed to parse the request JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise invalid_arg("the request JSON must be an object with 'inputs'")
     try:
-        return _decode_doc(server, loaded, model_name, doc, view, header_length)
+        decoded = _decode_doc(server, loaded, model_name, doc, view, header_length)
     except TritonError:
         raise
     except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
         raise invalid_arg(f"malformed inference request: {exc}") from None
+    if len(header) <= _LAYOUT_MAX_HEADER and header_length != size:
+        _remember(header, doc, decoded)
+    return decoded
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What a request JSON whose tensors are all binary said, kept to decode the same JSON
+    again without parsing it (clients send the same header for every request)."""
+
+    inputs: tuple[tuple[str, str, tuple[int, ...], int], ...]  # name, datatype, shape, bytes
+    id: str
+    parameters: dict[str, Any] | None
+    outputs: dict[str, OutputSpec] | None
+    binary_default: bool
+
+    def request(self, model_name: str, version: int, view: memoryview,
+                offset: int) -> DecodedRequest:
+        tensors = {}
+        for name, datatype, shape, size in self.inputs:
+            if offset + size > len(view):
+                raise invalid_arg(f"input '{name}': {BINARY_DATA_SIZE} {size} runs past the end "
+                                  f"of the body ({len(view) - offset} bytes of binary data left)")
+            tensors[name] = Tensor.from_buffer(name, datatype, shape, view[offset:offset + size])
+            offset += size
+        if offset != len(view):
+            raise invalid_arg(f"{len(view) - offset} bytes of binary data follow the inputs "
+                              f"unused; '{BINARY_DATA_SIZE}' parameters must account for the "
+                              "whole body")
+        request = InferenceRequest(model_name, tensors, version, id=self.id)
+        if self.parameters:
+            apply_request_parameters(request, self.parameters)
+        if self.outputs:
+            request.requested_outputs = list(self.outputs)
+        return DecodedRequest(request, self.outputs, self.binary_default)
+
+
+_LAYOUT_MAX_HEADER = 4096
+_LAYOUT_LIMIT = 1024
+_layouts: dict[bytes, _Layout] = {}
+
+
+def _remember(header: bytes, doc: dict[str, Any], decoded: DecodedRequest) -> None:
+    """Keep the layout of a request whose inputs are all binary data and whose outputs need
+    no shared memory (anything resolved per request is left out)."""
+    inputs = []
+    for item in doc["inputs"]:
+        size = (item.get("parameters") or {}).get(BINARY_DATA_SIZE)
+        if size is None:
+            return
+        inputs.append((item["name"], item["datatype"], tuple(item["shape"]), size))
+    specs = decoded.outputs
+    if specs and any(spec.shm is not None for spec in specs.values()):
+        return
+    if len(_layouts) >= _LAYOUT_LIMIT:
+        _layouts.clear()
+    _layouts[header] = _Layout(tuple(inputs), decoded.request.id, doc.get("parameters"),
+                               specs, decoded.binary_default)
 
 
 def _decode_doc(server: Any, loaded: Any, model_name: str, doc: dict[str, Any],

@@ -312,7 +312,7 @@ def main(fds: list[int]) -> None:
         except BaseException as exc:  # noqa: BLE001 - reported to the server
             code, message = error_tuple(exc)
             reply = {"op": "error", "code": code, "message": message,
-                     "traceback": traceback.format_exc()}
+                     "traceback": traceback.format_exc(), "id": msg.get("id", 0)}
         channel.send(reply)
         if op in ("finalize", "autocomplete"):
             break
