@@ -12,11 +12,16 @@ Needs torch with CUDA, cupy, tritonclient[http] with cuda-python (for
 2. starts ``python3 -m tritoncore serve --allow-client-shm=true``;
 3. registers CUDA regions with ``tritonclient.utils.cuda_shared_memory`` and checks results
    exactly: GPU model in/out of CUDA shm over HTTP and gRPC (no device-to-host copy), CPU
-   model with a CUDA-shm
-   input (exactly one counted device-to-host copy), bad offsets and device ids refused;
+   model with a CUDA-shm input (exactly one counted device-to-host copy), ``gpu_batched``
+   (dynamic batching, KIND_GPU): 8 concurrent requests with inputs and outputs at their own
+   offsets of CUDA regions make one batch, exact, with 0 / 0 / 8 D2H / H2D / D2D copies;
+   outputs downloaded into a system shm region and an HTTP body exact, and the pinned pool
+   back to 0 bytes used; bad offsets and device ids refused;
 4. parses the NVML GPU metrics with perf_analyzer's regex;
 5. times ``--mib`` MiB FP32 end to end (client call to result in place) with CUDA shm, system
-   shm and a binary HTTP body, with the server's compute input/infer/output split.
+   shm and a binary HTTP body, with the server's compute input/infer/output split, and the
+   latency of a health check while large CUDA-shm requests to the CPU model run (copies on
+   the event loop would show there).
 
 Writes ``results.json`` and ``table.md`` to ``--out`` (default ``$OUT`` or ``.``); exits 1
 when a check fails.
@@ -42,6 +47,7 @@ import numpy as np
 GPU_LINE = re.compile(r'^(nv_\w+)\{gpu_uuid="(GPU-[^"]+)"\} (\d+(?:\.\d+)?)$')
 COPY_LINE = re.compile(r'^tritoncore_memory_copy_(count|bytes)\{direction="(\w+)"\} (\d+)$')
 FAILURES: list[str] = []
+BATCH = 8
 
 
 def check(ok: bool, what: str) -> None:
@@ -68,6 +74,20 @@ max_batch_size: 0
 input [ {{ name: "INPUT__0" data_type: TYPE_FP32 dims: [ -1 ] }} ]
 output [ {{ name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ -1 ] }} ]
 instance_group [ {{ kind: {kind} count: 1 }} ]
+""")
+    # dynamic batching: BATCH concurrent requests make one full batch (the delay is only a
+    # ceiling; a full batch leaves at once)
+    d = root / "gpu_batched" / "1"
+    d.mkdir(parents=True)
+    torch.jit.script(AddOne()).save(str(d / "model.pt"))
+    (root / "gpu_batched" / "config.pbtxt").write_text(f"""
+name: "gpu_batched"
+backend: "pytorch"
+max_batch_size: {BATCH}
+input [ {{ name: "INPUT__0" data_type: TYPE_FP32 dims: [ -1 ] }} ]
+output [ {{ name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ -1 ] }} ]
+instance_group [ {{ kind: KIND_GPU count: 1 }} ]
+dynamic_batching {{ max_queue_delay_microseconds: 5000000 }}
 """)
 
 
@@ -99,6 +119,38 @@ def stats(url: str, model: str) -> dict[str, Any]:
 def split(after: dict[str, Any], before: dict[str, Any]) -> dict[str, float]:
     n = after["success"][0] - before["success"][0]
     return {k: (after[k][1] - before[k][1]) / max(n, 1) / 1e6 for k in after}
+
+
+def loop_stall(base: str, heavy: Any, iters: int) -> dict[str, float]:
+    """Latency of a health check (answered on the server's event loop) alone, and while
+    ``heavy`` requests run back to back: copies made on the loop show up as the difference."""
+    import threading
+
+    def health(times: list[float], stop: threading.Event | None, count: int) -> None:
+        while (stop is None and len(times) < count) or (stop is not None
+                                                         and not stop.is_set()):
+            t = time.perf_counter()
+            urllib.request.urlopen(f"{base}/v2/health/live", timeout=30).read()
+            times.append((time.perf_counter() - t) * 1000)
+            time.sleep(0.01)  # about 100 checks a second, busy or not
+
+    idle: list[float] = []
+    health(idle, None, 200)
+    busy: list[float] = []
+    stop = threading.Event()
+    prober = threading.Thread(target=health, args=(busy, stop, 0))
+    prober.start()
+    start = time.perf_counter()
+    for _ in range(iters):
+        heavy()
+    seconds = time.perf_counter() - start
+    stop.set()
+    prober.join()
+    busy.sort()
+    return {"idle_p50_ms": statistics.median(idle), "idle_max_ms": max(idle),
+            "busy_p50_ms": statistics.median(busy), "busy_p99_ms": busy[int(len(busy) * 0.99)],
+            "busy_max_ms": busy[-1], "health_checks": len(busy),
+            "heavy_ms_each": seconds * 1000 / iters}
 
 
 def main() -> int:
@@ -216,6 +268,73 @@ def main() -> int:
         check("cin" in json.dumps(gstatus), "gRPC CUDA shm status lists 'cin'")
         gclient.close()
 
+        # --- dynamic batching: concurrent requests with inputs and outputs in CUDA shm -------
+        m = n // BATCH
+        xs = np.stack([x[:m] + 1000.0 * i for i in range(BATCH)])
+        h_bin = cudashm.create_shared_memory_region("bin", BATCH * m * 4, 0)
+        h_bout = cudashm.create_shared_memory_region("bout", BATCH * m * 4, 0)
+        handles += [h_bin, h_bout]
+        cudashm.set_shared_memory_region(h_bin, [xs])
+        client.register_cuda_shared_memory("bin", cudashm.get_raw_handle(h_bin), 0,
+                                           BATCH * m * 4)
+        client.register_cuda_shared_memory("bout", cudashm.get_raw_handle(h_bout), 0,
+                                           BATCH * m * 4)
+        bclient = httpclient.InferenceServerClient(http_url, concurrency=BATCH,
+                                                   network_timeout=300)
+        before, _, _ = scrape(metrics_url)
+        pending = []
+        for i in range(BATCH):
+            inp = httpclient.InferInput("INPUT__0", [1, m], "FP32")
+            inp.set_shared_memory("bin", m * 4, offset=i * m * 4)
+            o = httpclient.InferRequestedOutput("OUTPUT__0", binary_data=True)
+            o.set_shared_memory("bout", m * 4, offset=i * m * 4)
+            pending.append(bclient.async_infer("gpu_batched", [inp], outputs=[o]))
+        for p in pending:
+            p.get_result()
+        after, _, _ = scrape(metrics_url)
+        bclient.close()
+        doc = json.load(urllib.request.urlopen(f"{base}/v2/models/gpu_batched/stats",
+                                               timeout=10))["model_stats"][0]
+        batches = {b["batch_size"]: b["compute_infer"]["count"] for b in doc["batch_stats"]}
+        got = cudashm.get_contents_as_numpy(h_bout, np.float32, [BATCH, m])
+        check(np.array_equal(got, xs * 2.0 + 1.0),
+              f"gpu_batched: {BATCH} concurrent requests, CUDA shm in/out, results exact")
+        check((doc["execution_count"], doc["inference_count"], batches) == (1, BATCH, {BATCH: 1}),
+              f"gpu_batched: one execution of batch {BATCH} (executions "
+              f"{doc['execution_count']}, inferences {doc['inference_count']}, batches "
+              f"{batches})")
+        counts = tuple(delta(after, before, f"{d}_count") for d in
+                       ("device_to_host", "host_to_device", "device_to_device"))
+        check(counts == (0, 0, BATCH),
+              f"gpu_batched: D2H / H2D / D2D copies = {counts} (want 0 / 0 / {BATCH}: the "
+              "batch is gathered on the GPU, each output goes device-to-device into its place)")
+        check(delta(after, before, "device_to_device_bytes") == BATCH * m * 4,
+              "gpu_batched: the device-to-device copies moved the outputs' bytes")
+        results["copies_gpu_batched_cuda_shm"] = {k: delta(after, before, k) for k in after}
+        results["gpu_batched_stats"] = {"execution_count": doc["execution_count"],
+                                        "batches": batches}
+
+        # --- pinned pool: downloads of outputs are staged through it too ---------------------
+        key = f"/gpu_data_path_{os.getpid()}"
+        s_out = sysshm.create_shared_memory_region("pout", key + "_pout", nbytes)
+        sys_handles.append(s_out)
+        client.register_system_shared_memory("pout", key + "_pout", nbytes)
+        inp = httpclient.InferInput("INPUT__0", [n], "FP32")
+        inp.set_data_from_numpy(x, binary_data=True)
+        o = httpclient.InferRequestedOutput("OUTPUT__0", binary_data=True)
+        o.set_shared_memory("pout", nbytes)
+        client.infer("gpu_model", [inp], outputs=[o])
+        check(np.array_equal(sysshm.get_contents_as_numpy(s_out, np.float32, [n]), expected),
+              "gpu_model: HTTP body in, system shm out, result exact")
+        o = httpclient.InferRequestedOutput("OUTPUT__0", binary_data=True)
+        r = client.infer("gpu_model", [inp], outputs=[o])
+        check(np.array_equal(r.as_numpy("OUTPUT__0"), expected),
+              "gpu_model: HTTP body in and out, result exact")
+        _, _, text = scrape(metrics_url)
+        check("nv_pinned_memory_pool_used_bytes 0" in text,
+              "pinned pool: 0 bytes used after downloads of outputs (HTTP body, system shm, "
+              "and the CUDA-shm input of cpu_model)")
+
         # --- validation on the GPU --------------------------------------------------------
         inp = httpclient.InferInput("INPUT__0", [n], "FP32")
         inp.set_shared_memory("cin", nbytes, offset=4)
@@ -279,21 +398,24 @@ def main() -> int:
 
             modes = [("CUDA shm (in+out)", lambda: cuda_infer("gpu_model")),
                      ("system shm (in+out)", sys_infer),
-                     ("binary HTTP body", body_infer)]
+                     ("binary HTTP body", body_infer),
+                     ("CUDA shm (in+out), KIND_CPU model", lambda: cuda_infer("cpu_model"))]
             rows = []
             for label, fn in modes:
                 for _ in range(3):
                     fn()
                 c0, _, _ = scrape(metrics_url)
                 s0 = stats(base, "gpu_model")
+                cpu0 = stats(base, "cpu_model")
                 times = []
                 for _ in range(args.iters):
                     t = time.perf_counter()
                     fn()
                     times.append((time.perf_counter() - t) * 1000)
                 s1 = stats(base, "gpu_model")
+                cpu1 = stats(base, "cpu_model")
                 c1, _, _ = scrape(metrics_url)
-                parts = split(s1, s0)
+                parts = split(cpu1, cpu0) if "KIND_CPU" in label else split(s1, s0)
                 per = {k: delta(c1, c0, k) / args.iters for k in c1 if k.endswith("_count")}
                 rows.append({"mode": label, "p50_ms": statistics.median(times),
                              "mean_ms": statistics.fmean(times), "min_ms": min(times),
@@ -302,6 +424,9 @@ def main() -> int:
             check(np.array_equal(sysshm.get_contents_as_numpy(s_out, np.float32, [n]),
                                  expected), "system shm output exact")
             results["timing"] = rows
+            results["loop_stall"] = loop_stall(base, lambda: cuda_infer("cpu_model"),
+                                               args.iters)
+            print("loop stall", results["loop_stall"], flush=True)
             import torch
 
             def copy_ms(fn: Any) -> float:
@@ -319,6 +444,7 @@ def main() -> int:
             raw = {"H2D pageable": copy_ms(lambda: xt.cuda()),
                    "H2D pinned": copy_ms(lambda: pinned.cuda(non_blocking=True)),
                    "D2H pageable": copy_ms(lambda: xd.cpu()),
+                   "D2H pinned": copy_ms(lambda: pinned.copy_(xd, non_blocking=True)),
                    "D2D": copy_ms(lambda: xd.clone())}
             results["raw_copy_ms"] = raw
             caption = (f"{args.mib} MiB FP32 in, {args.mib} MiB out, `y = 2x + 1` on the GPU "
@@ -341,6 +467,15 @@ def main() -> int:
                     f"{c.get('device_to_host_count', 0):g} / "
                     f"{c.get('host_to_device_count', 0):g} / "
                     f"{c.get('device_to_device_count', 0):g} |")
+            st = results["loop_stall"]
+            lines += ["", (f"Health check (answered on the event loop) while {args.mib} MiB "
+                          "CUDA-shm requests to cpu_model (one device-to-host copy of the "
+                          "input, one host-to-device copy of the output) run back to back: "
+                          f"p50 {st['busy_p50_ms']:.2f} ms, p99 {st['busy_p99_ms']:.2f} ms, "
+                          f"max {st['busy_max_ms']:.2f} ms over {st['health_checks']} checks "
+                          f"(idle: p50 {st['idle_p50_ms']:.2f} ms, max "
+                          f"{st['idle_max_ms']:.2f} ms); each heavy request "
+                          f"{st['heavy_ms_each']:.1f} ms.")]
             (out / "table.md").write_text("\n".join(lines) + "\n")
             print("\n".join(lines))
     finally:

@@ -2,8 +2,10 @@
 
 Runs ``benchmarks/gpu_data_path.py --quick``: tritonclient's CUDA shm utilities, a KIND_GPU
 and a KIND_CPU TorchScript model, exact results, the device-to-host copy count (0 for the
-GPU model, 1 for the CPU model), refusals, and the NVML metrics parsed with perf_analyzer's
-regex.
+GPU model, 1 for the CPU model), 8 concurrent CUDA-shm requests to a dynamically batched
+KIND_GPU model (one batch, exact, 0 / 0 / 8 D2H / H2D / D2D copies), outputs downloaded
+through the pinned pool (0 bytes used after), refusals, and the NVML metrics parsed with
+perf_analyzer's regex.
 """
 
 from __future__ import annotations

@@ -43,6 +43,9 @@ class Tensor:
     #: (POSIX shm key, byte offset) when ``data`` views a client-registered system shm
     #: region, so a backend in another process can map the same bytes instead of copying.
     shm_origin: tuple[str, int] | None = None
+    #: (region name, offset, bytes) of the client's shm destination this output was already
+    #: written to (off the event loop, ``memory/destinations.py``); the frontend only reports it.
+    shm_written: tuple[str, int, int] | None = None
 
     @classmethod
     def from_numpy(cls, name: str, array: np.ndarray, datatype: str | None = None) -> Tensor:

@@ -4,38 +4,32 @@ The request/response parameters are Triton's: ``shared_memory_region``,
 ``shared_memory_offset`` (default 0) and ``shared_memory_byte_size``.
 
 CUDA regions: an input becomes a GPU tensor (a cupy view of the region's device memory, no
-copy); ``Server`` copies it to the host once (counted) only for a model that cannot take GPU
+copy); the core copies it to the host once (counted) only for a model that cannot take GPU
 inputs. An output is copied device-to-device when the backend returned it on a GPU (the
 frontend asks for that through :func:`want_on_device`), host-to-device otherwise.
+
+Outputs with a shm destination are written by the core before the response reaches the
+frontend (``memory/destinations.py``, large ones off the event loop); :func:`output_to_shm`
+then only reports them, or writes what was not written (and reports why it cannot be).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tritoncore import dtypes
 from tritoncore.errors import invalid_arg
-from tritoncore.memory import gpu
+from tritoncore.memory import destinations, gpu
+from tritoncore.memory.destinations import BYTE_SIZE, OFFSET, REGION, ShmRef
 from tritoncore.scheduling.request import InferenceRequest
 from tritoncore.server import Server
 from tritoncore.tensor import MemoryKind, Tensor, element_count
 
-REGION = "shared_memory_region"
-OFFSET = "shared_memory_offset"
-BYTE_SIZE = "shared_memory_byte_size"
-
-
-@dataclass(frozen=True)
-class ShmRef:
-    """Where a tensor lives: region name, offset within it, byte size."""
-
-    region: str
-    offset: int
-    byte_size: int
+__all__ = ["BYTE_SIZE", "OFFSET", "REGION", "ShmRef", "input_from_shm", "output_to_shm",
+           "shm_ref", "want_on_device"]
 
 
 def shm_ref(what: str, params: Mapping[str, Any]) -> ShmRef | None:
@@ -69,22 +63,12 @@ def input_from_shm(server: Server, name: str, datatype: str, shape: tuple[int, .
 
 
 def output_to_shm(server: Server, tensor: Tensor, ref: ShmRef) -> int:
-    """Write an output into its region; returns the bytes written.
+    """Write an output into its region; returns the bytes written. An output the core already
+    wrote there (off the event loop, before the response came back) is only reported.
 
     INVALID_ARG when the output is larger than the space the client gave it.
     """
-    if _is_cuda(server, ref.region):
-        return _output_to_cuda(server, tensor, ref)
-    data = tensor.to_wire()
-    size = len(memoryview(data).cast("B"))
-    if size > ref.byte_size:
-        raise invalid_arg(
-            f"output '{tensor.name}' needs {size} bytes, but shared memory region "
-            f"'{ref.region}' was given only {ref.byte_size}"
-        )
-    target = server.system_shm.view(ref.region, ref.offset, size)
-    np.frombuffer(target, dtype=np.uint8)[:] = np.frombuffer(data, dtype=np.uint8)
-    return size
+    return destinations.write(server.system_shm, server.cuda_shm, tensor, ref)
 
 
 def _input_from_cuda(server: Server, name: str, datatype: str, shape: tuple[int, ...],
@@ -103,29 +87,14 @@ def _input_from_cuda(server: Server, name: str, datatype: str, shape: tuple[int,
     return Tensor(name, dt.name, tuple(shape), array, MemoryKind.GPU, region.device_id)
 
 
-def _output_to_cuda(server: Server, tensor: Tensor, ref: ShmRef) -> int:
-    if tensor.datatype == "BYTES":
-        raise invalid_arg(f"output '{tensor.name}': BYTES tensors cannot be written to CUDA "
-                          f"shared memory region '{ref.region}'; use system shared memory")
-    size = tensor.byte_size
-    if size > ref.byte_size:
-        raise invalid_arg(
-            f"output '{tensor.name}' needs {size} bytes, but shared memory region "
-            f"'{ref.region}' was given only {ref.byte_size}"
-        )
-    region, pointer = server.cuda_shm.locate(ref.region, ref.offset, ref.byte_size)
-    if size:
-        on_device = tensor.memory is MemoryKind.GPU
-        source = tensor.data if on_device else tensor.to_wire()
-        gpu.copy_to_device(pointer, region.device_id, source, size, on_device)
-    return size
-
-
 def want_on_device(server: Server, request: InferenceRequest, output: str,
                    ref: ShmRef | None) -> None:
-    """Tell the backend that ``output`` goes to a CUDA region (it may return it on a GPU)."""
+    """Record on ``request`` that ``output`` goes to shared memory, so that the core writes
+    it there off the event loop; for a CUDA region, also tell the backend that it may return
+    the output on that GPU."""
     if ref is None:
         return
+    destinations.record(request, output, ref)
     region = server.cuda_shm.get(ref.region)
     if region is not None:
         request.output_devices[output] = region.device_id

@@ -3,7 +3,10 @@
 cupy is imported on first use only (a CPU-only server never needs it). Every copy made here
 is counted in :mod:`tritoncore.memory.copies`. Copies run on one non-blocking stream per
 device and are synchronized before returning, so a client in another process that reads
-its CUDA shared-memory region after the response sees the bytes.
+its CUDA shared-memory region after the response sees the bytes. Host sides are staged
+through the pinned pool (:mod:`tritoncore.memory.pinned_pool`), whose blocks go back before
+the copy returns. The core calls these off the event loop for large tensors
+(:mod:`tritoncore.memory.placement`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tritoncore.errors import ErrorCode, TritonError
-from tritoncore.memory import copies
+from tritoncore.memory import copies, pinned_pool
 
 _streams: dict[int, Any] = {}
 _lock = threading.Lock()
@@ -101,33 +104,65 @@ def as_device_array(data: Any) -> Any:
     return cupy.ascontiguousarray(array)
 
 
-def to_host(data: Any) -> np.ndarray:
-    """One device-to-host copy of a device array (counted)."""
+def to_host(data: Any, out: np.ndarray | None = None) -> np.ndarray:
+    """One device-to-host copy of a device array (counted), as a host array of its dtype and
+    shape; into ``out`` (a uint8 host buffer of its size, e.g. a system shm region) if given.
+
+    Staged through the pinned pool when it has room (the DMA goes to page-locked memory, then
+    one host copy to the destination, and the block goes straight back); pageable otherwise.
+    """
     cupy = cupy_module()
     device = device_of(data)
     with cupy.cuda.Device(device):
         stream = _stream(device)
         with stream:
-            host = cupy.asnumpy(as_device_array(data), stream=stream)
-        stream.synchronize()
-    copies.record(copies.DEVICE_TO_HOST, host.nbytes)
-    return host  # type: ignore[no-any-return]
+            src = as_device_array(data)
+        nbytes = int(src.nbytes)
+        host = np.empty(nbytes, np.uint8) if out is None else out
+        block = pinned_pool.pool().acquire(nbytes)
+        try:
+            staging = host if block is None else block.array(np.uint8, (nbytes,))
+            if nbytes:
+                cupy.cuda.runtime.memcpyAsync(staging.ctypes.data, src.data.ptr, nbytes,
+                                              _MEMCPY_DEFAULT, stream.ptr)
+            stream.synchronize()
+            if block is not None:
+                host[:] = staging
+        finally:
+            if block is not None:
+                block.release()
+    copies.record(copies.DEVICE_TO_HOST, nbytes)
+    return host.view(src.dtype).reshape(src.shape)
 
 
 def copy_to_device(dst_pointer: int, device_id: int, source: Any, nbytes: int,
                    on_device: bool) -> None:
-    """Copy ``nbytes`` of ``source`` (a device array, or host bytes) to ``dst_pointer``."""
+    """Copy ``nbytes`` of ``source`` (a device array, or host bytes) to ``dst_pointer``.
+
+    Host bytes are staged through the pinned pool when it has room (one host copy into a
+    page-locked block, then the DMA; the block goes straight back).
+    """
     cupy = cupy_module()
+    block = None
     with cupy.cuda.Device(device_id):
         stream = _stream(device_id)
-        with stream:
-            if on_device:
-                src = as_device_array(source)
-                src_pointer = src.data.ptr
-            else:
-                host = np.ascontiguousarray(np.frombuffer(source, dtype=np.uint8))
-                src_pointer = host.ctypes.data
-            cupy.cuda.runtime.memcpyAsync(dst_pointer, src_pointer, nbytes, _MEMCPY_DEFAULT,
-                                          stream.ptr)
-        stream.synchronize()
+        try:
+            with stream:
+                if on_device:
+                    src = as_device_array(source)
+                    src_pointer = src.data.ptr
+                else:
+                    host = np.frombuffer(source, dtype=np.uint8, count=nbytes)
+                    block = pinned_pool.pool().acquire(nbytes)
+                    if block is not None:
+                        staging = block.array(np.uint8, (nbytes,))
+                        staging[:] = host
+                        host = staging
+                    src_pointer = host.ctypes.data
+                cupy.cuda.runtime.memcpyAsync(dst_pointer, src_pointer, nbytes,
+                                              _MEMCPY_DEFAULT, stream.ptr)
+            stream.synchronize()
+        finally:
+            if block is not None:
+                block.release()
     copies.record(copies.DEVICE_TO_DEVICE if on_device else copies.HOST_TO_DEVICE, nbytes)

@@ -8,7 +8,11 @@ no GPU, :meth:`PinnedPool.acquire` returns None and the caller stages through it
 ``nv_pinned_memory_pool_total_bytes`` / ``nv_pinned_memory_pool_used_bytes``.
 
 The pool of this process is :func:`pool` (set by ``Server`` from the flag), shared with
-in-process backends: the PyTorch backend stages host inputs for GPU instances through it.
+in-process backends: the PyTorch backend stages host inputs and outputs of GPU instances
+through it, and the core's own host/device copies (``memory/gpu.py``) stage through it.
+Every block goes back as soon as the bytes have moved on (outputs are copied out of the pool
+to their destination, a client's shm region or the response's memory, before the response
+leaves the backend), so ``used_bytes`` is 0 whenever no copy is in flight.
 """
 
 from __future__ import annotations
@@ -96,6 +100,13 @@ class PinnedPool:
                     self.used_bytes += size
                     return PinnedBlock(self, offset, nbytes, size)
         return None
+
+    def holds(self, array: np.ndarray) -> bool:
+        """Whether ``array``'s bytes lie in this pool (a view of one of its blocks)."""
+        if self.buffer is None or array.size == 0:
+            return False
+        start = self.buffer.ctypes.data
+        return start <= array.ctypes.data < start + self.byte_size
 
     def _free(self, offset: int, size: int) -> None:
         with self._lock:

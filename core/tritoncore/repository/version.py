@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -13,6 +16,7 @@ from tritoncore import asynccall
 from tritoncore.backend import Backend, InstanceContext, Model, ModelContext
 from tritoncore.config.defaults import is_ensemble
 from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.memory import destinations, placement
 from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.scheduling.admission import Admission
 from tritoncore.scheduling.batcher import QueueTimeout
@@ -65,6 +69,8 @@ class LoadedVersion:
         self.admission = Admission(ctx.config)
         self.decoupled = ctx.decoupled
         self.load_seconds = 0.0
+        self._outputs = placement.Lane()  # responses, placed into shm destinations in order
+        self._inputs = placement.Lane()  # requests whose GPU inputs go to the host first
 
     @property
     def name(self) -> str:
@@ -110,14 +116,20 @@ class LoadedVersion:
 
     def submit(self, request: InferenceRequest,
                deliver: Callable[[InferenceResponse], None]) -> None:
-        """Validate and queue ``request``; its responses go to ``deliver`` (any thread)."""
+        """Validate and queue ``request``; its responses go to ``deliver`` (any thread).
+
+        Outputs bound for the client's shared memory are written there before a response is
+        delivered, and CUDA-shm inputs of a host-only model are copied to the host before the
+        request is queued; both off the event loop when large (``memory/placement.py``), in
+        the order the requests and responses came.
+        """
         self.admission.check(request)
         request.model_version = self.version
-        if not self.model.accepts_gpu_inputs:
-            stage_gpu_inputs(request)
         arrival = request.arrival_ns
         stats = self.stats
         wanted = set(request.requested_outputs or ())
+        places = destinations.of(request)
+        lane = self._outputs
 
         def counted(response: InferenceResponse) -> None:
             if wanted:
@@ -125,14 +137,73 @@ class LoadedVersion:
             if response.final:
                 stats.request_done(response.error is None, time.monotonic_ns() - arrival,
                                    _failure_reason(response.error))
-            deliver(response)
+            if places:
+                lane.run(functools.partial(self._place_and_deliver, response, places, deliver),
+                         placement.pending_bytes(response, places))
+            elif lane.busy:  # behind responses still being placed
+                lane.defer(functools.partial(deliver, response))
+            else:
+                deliver(response)
+
+        def refuse(error: TritonError) -> None:  # a refusal after submit() returned
+            stats.request_done(False, time.monotonic_ns() - arrival, "REJECTED")
+            deliver(InferenceResponse(error=error, final=True))
 
         request.sender = ResponseSender(counted)
+        if not self.model.accepts_gpu_inputs:
+            nbytes = gpu_input_bytes(request)
+            if nbytes or self._inputs.busy:
+                loop = _running_loop()
+                if loop is not None and self._inputs.defers(nbytes):
+                    self._inputs.defer(functools.partial(self._stage_then_queue, request,
+                                                         loop, refuse))
+                    return
+                if nbytes:
+                    stage_gpu_inputs(request)
         try:
             self.scheduler.enqueue(request)
         except TritonError:  # refused (queue full, bad priority): a failed request too
             stats.request_done(False, time.monotonic_ns() - arrival, "REJECTED")
             raise
+
+    def _place_and_deliver(self, response: InferenceResponse,
+                           places: dict[str, destinations.ShmRef],
+                           deliver: Callable[[InferenceResponse], None]) -> None:
+        server = self.ctx.server
+        placement.place(getattr(server, "system_shm", None), getattr(server, "cuda_shm", None),
+                        response, places)
+        deliver(response)
+
+    def _stage_then_queue(self, request: InferenceRequest, loop: asyncio.AbstractEventLoop,
+                          refuse: Callable[[TritonError], None]) -> None:
+        """On a copy thread: the GPU inputs to the host, then queue on the loop."""
+        try:
+            stage_gpu_inputs(request)
+        except Exception as exc:  # noqa: BLE001 - becomes the request's error
+            refuse(exc if isinstance(exc, TritonError) else TritonError(
+                ErrorCode.INTERNAL, f"model '{self.name}': copying GPU inputs to the host "
+                                    f"failed: {exc}"))
+            return
+
+        queued = threading.Event()
+
+        def queue() -> None:
+            try:
+                self.scheduler.enqueue(request)
+            except TritonError as error:
+                refuse(error)
+            finally:
+                queued.set()
+
+        # The lane stays busy until the request is in the queue, so later requests keep
+        # their place behind it.
+        try:
+            loop.call_soon_threadsafe(queue)
+        except RuntimeError:  # the loop is closed: the server is gone
+            return
+        while not queued.wait(1.0):
+            if loop.is_closed():
+                return
 
     async def unload(self, executor: Executor) -> None:
         """Finish queued and running requests, then finalize instances and the model."""
@@ -179,6 +250,18 @@ def _failure_reason(error: TritonError | None) -> str:
     if isinstance(error, QueueTimeout):
         return "REJECTED"
     return "CANCELED" if error.code is ErrorCode.CANCELLED else "BACKEND"
+
+
+def gpu_input_bytes(request: InferenceRequest) -> int:
+    """Bytes of ``request``'s inputs that sit in GPU memory."""
+    return sum(t.byte_size for t in request.inputs.values() if t.memory is MemoryKind.GPU)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def stage_gpu_inputs(request: InferenceRequest) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tritoncore.backend import ModelInstance
 from tritoncore.errors import TritonError, internal
-from tritoncore.memory import copies, pinned_pool
+from tritoncore.memory import copies, destinations, pinned_pool
 from tritoncore.scheduling.batching import run_groups, shape_groups
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import MemoryKind, Tensor
@@ -160,16 +160,39 @@ class TorchInstance(ModelInstance):
         return raw.view(dtype).reshape(shape)
 
     def _to_host(self, value: torch.Tensor) -> torch.Tensor:
-        """An output in host memory (one counted device-to-host copy from a GPU)."""
+        """An output in host memory (one counted device-to-host copy from a GPU): on a GPU
+        instance, into pinned staging on the stream (a pool block is copied out per request
+        in ``_scatter`` and goes back after the batch)."""
         if value.device.type != "cpu":
             copies.record(copies.DEVICE_TO_HOST, value.numel() * value.element_size())
-            value = value.to("cpu", non_blocking=self.stream is not None)
+            if self.stream is None:
+                return value.to("cpu")
+            staging = self._pinned(tuple(value.shape), value.dtype)
+            staging.copy_(value, non_blocking=True)
+            value = staging
         return value
+
+    def _copy_out(self, request: InferenceRequest, spec: TensorSpec,
+                  value: np.ndarray) -> Tensor:
+        """An output that is a view of a pinned-pool block, copied to where it goes: the
+        client's system shm region when the request names one (then marked written), else
+        fresh host memory."""
+        ref = destinations.of(request).get(spec.name)
+        system_shm = getattr(self.model.ctx.server, "system_shm", None)
+        target = destinations.host_buffer(system_shm, ref, value.nbytes)
+        if target is None or ref is None:
+            return Tensor(spec.name, spec.datatype, value.shape, value.copy())
+        array = target.view(value.dtype).reshape(value.shape)
+        array[...] = value
+        return Tensor(spec.name, spec.datatype, value.shape, array,
+                      shm_written=(ref.region, ref.offset, value.nbytes))
 
     def _scatter(self, requests: list[InferenceRequest], sizes: list[int],
                  wanted: list[TensorSpec], host: dict[str, torch.Tensor],
                  found: dict[str, torch.Tensor]) -> list[list[Tensor]]:
         """Split the batch's outputs back into one output list per request."""
+        pooled = {name for name, value in host.items()
+                  if pinned_pool.pool().holds(to_numpy(value))}
         results = []
         offset = 0
         for request, size in zip(requests, sizes):
@@ -192,6 +215,9 @@ class TorchInstance(ModelInstance):
                                           MemoryKind.GPU, value.device.index or 0))
                     continue
                 array = to_numpy(value)
+                if spec.name in pooled:  # its block goes back after the batch
+                    outputs.append(self._copy_out(request, spec, array))
+                    continue
                 outputs.append(Tensor(spec.name, spec.datatype, tuple(array.shape), array))
             results.append(outputs)
             offset += size
