@@ -1,14 +1,17 @@
 """The PyTorch backend in-process: calling the TorchScript module directly vs serving it.
 
-    .venv/bin/python benchmarks/pytorch_backend.py                      # CPU, small MLP
+    .venv/bin/python benchmarks/pytorch_backend.py --queue-delay-us 0   # CPU, small MLP
     python3 benchmarks/pytorch_backend.py --device cuda --model resnet50 --dtype fp16 \\
-        --concurrency 1 8 32 128 --max-batch 64                          # GPU machine
+        --queue-delay-us 0 --max-batch 128 --batch-sizes 1 64 128 \\
+        --concurrency 1 128 256 512 --phases                             # GPU machine
 
-Direct: ``module(x)`` in a loop, host numpy in and host numpy out (what the server does too),
-at each batch size; the best is "the practical limit". Served: ``Server.infer`` through the
-real scheduler (dynamic batching, two instances) from C concurrent clients sending batch-1
-requests. Ratios are served / best direct, measured in the same run. No HTTP/gRPC: this
-isolates the backend and the core's per-request path.
+Direct: ``module(x)`` in a loop, host numpy in and host numpy out (the upload from host memory
+that served requests need is included), at each batch size; the best is "the practical
+limit". On a GPU a reference row runs the module with its input already on the device (an
+upper bound, not the baseline). Served: ``Server.infer`` through the real scheduler (dynamic
+batching, ``--instances`` instances) from C concurrent clients sending batch-1 requests.
+Ratios are served / best direct, measured in the same run. No HTTP/gRPC: this isolates the
+backend and the core's per-request path. ``--phases`` times the backend's steps per batch.
 """
 
 from __future__ import annotations
@@ -53,21 +56,71 @@ def build(model: str) -> tuple[torch.nn.Module, tuple[int, ...], int]:
     raise SystemExit(f"unknown model {model}")
 
 
-def direct(module, shape, batch: int, device: str, dtype, seconds: float) -> float:
-    """Inferences per second calling the module in a loop (host in, host out)."""
+def direct(module, shape, batch: int, device: str, dtype, seconds: float,
+           on_device: bool = False) -> float:
+    """Inferences per second calling the module in a loop (host in, host out); with
+    ``on_device`` the input stays on the device (compute and output copy only: a reference
+    for where the time goes, never the baseline, since served requests arrive in host memory)."""
     x = np.random.default_rng(0).standard_normal((batch, *shape)).astype(np.float32)
     x = x.astype(np.float16) if dtype == torch.float16 else x
+    resident = torch.from_numpy(x).to(device)
+
+    def once() -> None:
+        module(resident if on_device else torch.from_numpy(x).to(device)).cpu().numpy()
+
     with torch.inference_mode():
         for _ in range(3):
-            module(torch.from_numpy(x).to(device)).cpu().numpy()
+            once()
         count, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
-            module(torch.from_numpy(x).to(device)).cpu().numpy()
+            once()
             count += 1
         return count * batch / (time.perf_counter() - start)
 
 
-async def served(server: Server, shape, dtype, concurrency: int, seconds: float) -> float:
+class Phases:
+    """``--phases``: wall and worker-thread CPU ms per batch in the backend's steps (a
+    diagnostic; wall minus CPU is time spent waiting: for the GIL, or for the GPU in "rest",
+    which holds the stream synchronization)."""
+
+    STEPS = ("_gather", "forward", "_to_host", "_scatter", "_run")
+
+    def __init__(self, server: Server) -> None:
+        from tritoncore_pytorch.instance import TorchInstance
+
+        self.sums = {step: [0.0, 0.0] for step in self.STEPS}
+        for step in ("_gather", "_to_host", "_scatter", "_run"):
+            setattr(TorchInstance, step, self._timed(step, getattr(TorchInstance, step)))
+        for runner in server.model("m").runners:
+            runner.instance.module = self._timed("forward", runner.instance.module)
+
+    def _timed(self, step: str, fn):
+        sums = self.sums[step]
+
+        def timed(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                sums[0] += time.perf_counter() - wall
+                sums[1] += time.thread_time() - cpu
+        return timed
+
+    def report(self, before: dict[str, list[float]], batches: int) -> str:
+        def ms(step: str, i: int) -> float:
+            return (self.sums[step][i] - before[step][i]) * 1e3 / max(batches, 1)
+
+        rest = [ms("_run", i) - sum(ms(s, i) for s in self.STEPS[:-1]) for i in (0, 1)]
+        parts = [f"{s.strip('_')} {ms(s, 0):.1f} ({ms(s, 1):.1f})" for s in self.STEPS[:-1]]
+        return f"wall (CPU) ms/batch: {', '.join(parts)}, rest {rest[0]:.1f} ({rest[1]:.1f})"
+
+    def snapshot(self) -> dict[str, list[float]]:
+        return {k: list(v) for k, v in self.sums.items()}
+
+
+async def served(server: Server, shape, dtype, concurrency: int,
+                 seconds: float) -> tuple[float, float]:
+    """(infer/s, the event loop thread's CPU share) from C clients sending batch-1 requests."""
     x = np.random.default_rng(0).standard_normal((1, *shape)).astype(np.float32)
     x = x.astype(np.float16) if dtype == torch.float16 else x
     tensor = Tensor.from_numpy("INPUT__0", x)
@@ -81,9 +134,10 @@ async def served(server: Server, shape, dtype, concurrency: int, seconds: float)
 
     await asyncio.gather(*(client(time.perf_counter() + 0.5) for _ in range(concurrency)))
     done = 0
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     await asyncio.gather(*(client(start + seconds) for _ in range(concurrency)))
-    return done / (time.perf_counter() - start)
+    wall = time.perf_counter() - start
+    return done / wall, (time.thread_time() - cpu) / wall
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -107,37 +161,52 @@ async def main(args: argparse.Namespace) -> None:
             instance_group [ {{ count: {args.instances}, kind: {kind} }} ]
             {batching}
         """))
-        rows = []
+        rows: list[tuple[str, float, str]] = []
         best = 0.0
         for batch in args.batch_sizes:
             rate = direct(scripted, shape, batch, args.device, dtype, args.seconds)
             best = max(best, rate)
-            rows.append((f"direct, batch {batch}", rate))
+            rows.append((f"direct, batch {batch}", rate, f"{batch / rate * 1e3:.2f} ms/batch"))
+        if args.device == "cuda":
+            batch = max(args.batch_sizes)
+            rate = direct(scripted, shape, batch, args.device, dtype, args.seconds, True)
+            rows.append((f"(reference) direct, batch {batch}, input already on the GPU", rate,
+                         f"{batch / rate * 1e3:.2f} ms/batch, not a baseline"))
         plugins = PluginManager()
         from tritoncore_pytorch import plugin
 
         if "pytorch" not in plugins.backends:
             plugins.register(plugin, name="pytorch")
         server = Server(ServerOptions(model_repositories=[repo], allow_http=False,
-                                      allow_grpc=False, allow_metrics=False), plugins,
+                                      allow_grpc=False, allow_metrics=False,
+                                      disable_auto_complete_config=True), plugins,
                         gpus=torch.cuda.device_count())
         await server.start()
         try:
+            phases = Phases(server) if args.phases else None
             for c in args.concurrency:
                 before = server.statistics("m")["model_stats"][0]
-                rate = await served(server, shape, dtype, c, args.seconds)
+                timed = phases.snapshot() if phases else {}
+                rate, loop_cpu = await served(server, shape, dtype, c, args.seconds)
                 after = server.statistics("m")["model_stats"][0]
-                executions = after["execution_count"] - before["execution_count"]
-                mean = (after["inference_count"] - before["inference_count"]) / max(executions, 1)
-                rows.append((f"served, concurrency {c} (mean batch {mean:.1f})", rate))
+                executions = max(after["execution_count"] - before["execution_count"], 1)
+                mean = (after["inference_count"] - before["inference_count"]) / executions
+                execute_ns = sum(b["compute_infer"]["ns"] for b in after["batch_stats"]) - sum(
+                    b["compute_infer"]["ns"] for b in before["batch_stats"])
+                execute_ms = execute_ns / executions / 1e6
+                notes = (f"mean batch {mean:.1f}, execute {execute_ms:.2f} ms/batch, "
+                         f"event loop thread CPU {loop_cpu:.0%}")
+                if phases:
+                    notes += "; " + phases.report(timed, executions)
+                rows.append((f"served, concurrency {c}", rate, notes))
         finally:
             await server.stop()
     device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU x{torch.get_num_threads()} threads"
     print(f"\n{args.model} {args.dtype} on {device}, torch {torch.__version__}; "
           f"{args.instances} instances, max_batch_size {args.max_batch}\n")
-    print("| path | infer/s | × best direct |\n|---|---|---|")
-    for name, rate in rows:
-        print(f"| {name} | {rate:,.0f} | {rate / best:.2f}× |")
+    print("| path | infer/s | × best direct | notes |\n|---|---|---|---|")
+    for name, rate, notes in rows:
+        print(f"| {name} | {rate:,.0f} | {rate / best:.2f}× | {notes} |")
 
 
 if __name__ == "__main__":
@@ -152,4 +221,6 @@ if __name__ == "__main__":
     parser.add_argument("--queue-delay-us", type=int, default=100,
                         help="dynamic batching's max queue delay; -1: no dynamic batching")
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--phases", action="store_true",
+                        help="time the backend's steps per batch (a diagnostic)")
     asyncio.run(main(parser.parse_args()))

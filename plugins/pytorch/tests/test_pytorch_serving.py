@@ -461,3 +461,49 @@ def test_no_auto_complete_warning_when_it_is_disabled(repo: Path, caplog) -> Non
 
     assert serve(repo, body, disable_auto_complete_config=True)
     assert [r for r in caplog.records if r.name == "tritoncore_pytorch.backend"] == []
+
+
+def test_copy_rows_writes_each_requests_bytes_in_order() -> None:
+    from tritoncore_pytorch.instance import copy_rows
+
+    for np_type, dtype in [(np.float16, torch.float16), (np.bool_, torch.bool),
+                           (np.uint16, torch.bfloat16), (np.int64, torch.int64)]:
+        arrays = [(np.arange(n * 6).reshape(n, 2, 3) % 7).astype(np_type) for n in (1, 3, 2)]
+        out = torch.empty((6, 2, 3), dtype=dtype)
+        copy_rows(out, arrays)
+        got = out.view(torch.int16).numpy().view(np.uint16) if dtype == torch.bfloat16 \
+            else out.numpy()
+        assert got.tobytes() == np.concatenate(arrays).tobytes()
+
+
+@pytest.mark.gpu
+@needs_gpu
+@pytest.mark.parametrize("datatype", ["INT64", "FP16", "BF16"])
+def test_gpu_batch_of_host_requests_is_exact(repo: Path, datatype: str) -> None:
+    # Several host requests in one execute: gathered into one pinned buffer, one upload.
+    from tritoncore.memory import pinned_pool
+
+    write_model(repo, "gadd", ADDSUB.format(name="gadd", t=f"TYPE_{datatype}").replace(
+        "KIND_CPU", "KIND_GPU"), torch.jit.script(AddSub()))
+    rng = np.random.default_rng(3)
+    np_type = {"INT64": np.int64, "FP16": np.float16, "BF16": np.uint16}[datatype]
+    pairs = [(rng.integers(0, 2**14, (n, 4)).astype(np_type),
+              rng.integers(0, 2**14, (n, 4)).astype(np_type)) for n in (1, 3, 2)]
+
+    async def body(server):
+        instance = server.model("gadd").runners[0].instance
+        requests = [InferenceRequest("gadd", {
+            "INPUT__0": Tensor.from_numpy("INPUT__0", a, datatype),
+            "INPUT__1": Tensor.from_numpy("INPUT__1", b, datatype)}) for a, b in pairs]
+        return await asyncio.to_thread(instance.execute, requests)
+
+    responses = serve(repo, body)
+    assert pinned_pool.pool().used_bytes == 0
+    dtype = {"INT64": torch.int64, "FP16": torch.float16, "BF16": torch.bfloat16}[datatype]
+    for (a, b), response in zip(pairs, responses):
+        ta, tb = (torch.from_numpy(v).view(dtype).cuda() for v in (a, b))
+        for output, want in zip(response.outputs, (ta + tb, ta - tb)):
+            assert output.datatype == datatype
+            want = want.cpu().view(torch.int16).numpy().view(np.uint16) \
+                if dtype == torch.bfloat16 else want.cpu().numpy()
+            assert output.as_numpy().tobytes() == want.tobytes()

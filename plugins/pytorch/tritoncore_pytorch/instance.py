@@ -54,13 +54,14 @@ class TorchInstance(ModelInstance):
     def _run(self, requests: list[InferenceRequest]) -> list[list[Tensor]]:
         try:
             return self._run_batch(requests)
+        except BaseException:
+            if self._blocks and self.stream is not None:
+                self.stream.synchronize()  # uploads may still read the staging blocks
+            raise
         finally:  # pinned staging blocks go back once the batch's uploads are done
-            if self._blocks:
-                if self.stream is not None:
-                    self.stream.synchronize()
-                for block in self._blocks:
-                    block.release()
-                self._blocks.clear()
+            for block in self._blocks:
+                block.release()
+            self._blocks.clear()
 
     def _run_batch(self, requests: list[InferenceRequest]) -> list[list[Tensor]]:
         model = self.model
@@ -80,7 +81,7 @@ class TorchInstance(ModelInstance):
                     if found[s.name].device.type == "cpu"
                     or not all(s.name in r.output_devices for r in requests)}
             if self.stream is not None:
-                self.stream.synchronize()
+                self.stream.synchronize()  # the one wait per batch: outputs are on the host
         if self.stream is not None and model.params.enable_cache_cleaning:
             torch.cuda.empty_cache()
         return self._scatter(requests, sizes, wanted, host, found)
@@ -100,19 +101,14 @@ class TorchInstance(ModelInstance):
 
     def _gather(self, spec: TensorSpec, requests: list[InferenceRequest]) -> torch.Tensor:
         """One tensor of the batch on the instance's device (one copy when batching)."""
-        parts = [to_torch(r.inputs[spec.name]) for r in requests]
-        if self.stream is not None and all(p.device.type == "cpu" for p in parts):
-            # Host inputs for a GPU: one copy straight into pinned memory (torch's caching
-            # host allocator), then one asynchronous upload on the instance's stream.
-            rows = sum(p.shape[0] for p in parts) if self.batching else parts[0].shape[0]
-            shape = (rows, *parts[0].shape[1:]) if parts[0].dim() else ()
-            staging = self._pinned(shape, parts[0].dtype)
-            if len(parts) == 1:
-                staging.copy_(parts[0])
-            else:
-                torch.cat(parts, out=staging)
-            parts = [staging]
-        value = parts[0] if len(parts) == 1 else torch.cat(parts)
+        tensors = [r.inputs[spec.name] for r in requests]
+        if self.stream is not None and all(t.memory is not MemoryKind.GPU for t in tensors):
+            # Host inputs for a GPU: one copy straight into pinned memory, then one
+            # asynchronous upload on the instance's stream.
+            value = self._staged(spec, tensors)
+        else:
+            parts = [to_torch(t) for t in tensors]
+            value = parts[0] if len(parts) == 1 else torch.cat(parts)
         if spec.reshape is not None:
             lead = [value.shape[0]] if self.batching else []
             value = value.reshape([*lead, *spec.reshape])
@@ -123,6 +119,19 @@ class TorchInstance(ModelInstance):
                 copies.record(copies.HOST_TO_DEVICE, value.numel() * value.element_size())
             value = value.to(self.device, non_blocking=True)
         return value
+
+    def _staged(self, spec: TensorSpec, tensors: list[Tensor]) -> torch.Tensor:
+        """The batch of host inputs in page-locked memory (one copy of each request's bytes)."""
+        if len(tensors) == 1:
+            part = to_torch(tensors[0])
+            staging = self._pinned(tuple(part.shape), part.dtype)
+            staging.copy_(part)
+            return staging
+        arrays = [np.ascontiguousarray(t.as_numpy()) for t in tensors]
+        staging = self._pinned((sum(a.shape[0] for a in arrays), *arrays[0].shape[1:]),
+                               spec.dtype)
+        copy_rows(staging, arrays)
+        return staging
 
     def _check(self, spec: TensorSpec, value: torch.Tensor, batch: int) -> None:
         """Check an output against the config."""
@@ -191,8 +200,10 @@ class TorchInstance(ModelInstance):
                  wanted: list[TensorSpec], host: dict[str, torch.Tensor],
                  found: dict[str, torch.Tensor]) -> list[list[Tensor]]:
         """Split the batch's outputs back into one output list per request."""
-        pooled = {name for name, value in host.items()
-                  if pinned_pool.pool().holds(to_numpy(value))}
+        # Host outputs become numpy once per batch: a numpy slice per request costs less
+        # than slicing the torch tensor and converting each slice.
+        arrays = {name: to_numpy(value) for name, value in host.items()}
+        pooled = {name for name, array in arrays.items() if pinned_pool.pool().holds(array)}
         results = []
         offset = 0
         for request, size in zip(requests, sizes):
@@ -202,7 +213,7 @@ class TorchInstance(ModelInstance):
                         spec.name not in request.requested_outputs:
                     continue
                 on_device = spec.name not in host
-                value = found[spec.name] if on_device else host[spec.name]
+                value: Any = found[spec.name] if on_device else arrays[spec.name]
                 if self.batching:
                     value = value[offset:offset + size]
                 if spec.reshape is not None:
@@ -214,11 +225,10 @@ class TorchInstance(ModelInstance):
                     outputs.append(Tensor(spec.name, spec.datatype, tuple(value.shape), value,
                                           MemoryKind.GPU, value.device.index or 0))
                     continue
-                array = to_numpy(value)
                 if spec.name in pooled:  # its block goes back after the batch
-                    outputs.append(self._copy_out(request, spec, array))
+                    outputs.append(self._copy_out(request, spec, value))
                     continue
-                outputs.append(Tensor(spec.name, spec.datatype, tuple(array.shape), array))
+                outputs.append(Tensor(spec.name, spec.datatype, value.shape, value))
             results.append(outputs)
             offset += size
         return results
@@ -228,6 +238,24 @@ class TorchInstance(ModelInstance):
         if self.stream is not None:
             self.stream.synchronize()
             torch.cuda.empty_cache()
+
+
+def copy_rows(out: torch.Tensor, arrays: list[np.ndarray]) -> None:
+    """Write ``arrays`` (C-contiguous, host) one after another into ``out`` (contiguous,
+    host), byte for byte.
+
+    A plain memcpy per request under the GIL, on purpose: ``torch.cat`` copies input by input,
+    forking and joining its intra-op thread pool for each, and numpy copies release and retake
+    the GIL for each, waiting up to a GIL switch interval (5 ms) whenever the event loop runs.
+    """
+    dst = memoryview(out.view(torch.uint8).numpy()).cast("B")
+    offset = 0
+    for array in arrays:
+        src = memoryview(array).cast("B")
+        dst[offset:offset + src.nbytes] = src
+        offset += src.nbytes
+    if offset != dst.nbytes:
+        raise internal(f"gathered {offset} bytes into a {dst.nbytes}-byte batch buffer")
 
 
 def _wanted(outputs: list[TensorSpec], requests: list[InferenceRequest]) -> list[TensorSpec]:
