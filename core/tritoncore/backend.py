@@ -20,6 +20,7 @@ one final response whatever ``execute`` does (raises, returns too few responses)
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ class ModelContext:
         """``<version>/<default_model_filename>`` (the backend's default when unset)."""
         return self.version_dir / self.config.default_model_filename
 
-    @property
+    @functools.cached_property
     def decoupled(self) -> bool:
         return bool(self.config.model_transaction_policy.decoupled)
 
@@ -107,6 +108,10 @@ class ModelInstance(abc.ABC):
     """
 
     submit: Callable[[list[InferenceRequest], BatchDone], None] | None = None
+    #: How many batches the core may hand over before the previous one finished. An instance
+    #: that queues work in another process (a Python stub) uses 2 to hide the round trip; it
+    #: still runs its batches one at a time, in order. Sequence batching always uses 1.
+    pipeline_depth: int = 1
 
     @abc.abstractmethod
     def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse] | None:

@@ -50,6 +50,7 @@ class InstanceRunner:
         # and an instance with the callback form (``submit``) is called without either
         self._async = inspect.iscoroutinefunction(instance.execute)
         self._submit = instance.submit
+        self.depth = max(1, instance.pipeline_depth)
 
     def start(self, requests: list[InferenceRequest], on_done: Callable[[], None]) -> None:
         """Begin one batch and return; ``on_done()`` (on the loop) once it has finished."""

@@ -93,8 +93,12 @@ class WorkerScheduler(Scheduler):
         super().start()
         self._workers = [
             asyncio.create_task(self._work(r), name=f"{self.model_name}:{r.name}")
-            for r in self.runners
+            for r in self.runners for _ in range(self._depth(r))
         ]
+
+    def _depth(self, runner: InstanceRunner) -> int:
+        """Worker tasks for ``runner``: its pipeline depth (batches it may hold at once)."""
+        return runner.depth
 
     def _queued(self) -> None:
         self.wakeup.set()
@@ -126,14 +130,16 @@ class WorkerScheduler(Scheduler):
 class FifoScheduler(Scheduler):
     """Each request alone, in arrival order, to the next free instance.
 
-    Push-driven, without worker tasks: a request goes to a free instance as it is queued,
-    and the next one as an instance finishes.
+    Push-driven, without worker tasks: a request goes to an instance as it is queued, and
+    the next one as an instance finishes. An instance holds at most its pipeline depth of
+    requests; the least busy one gets the next.
     """
 
     def __init__(self, model_name: str, runners: list[InstanceRunner]) -> None:
         super().__init__(model_name, runners)
         self.queue: collections.deque[InferenceRequest] = collections.deque()
-        self.free: collections.deque[InstanceRunner] = collections.deque(runners)
+        self.busy = dict.fromkeys(runners, 0)  # runner -> requests it holds
+        self._room = sum(r.depth for r in runners)  # requests instances may still take
         self._dispatching = False
 
     def _admit(self, request: InferenceRequest) -> None:
@@ -152,17 +158,21 @@ class FifoScheduler(Scheduler):
             return
         self._dispatching = True
         try:
-            while self.queue and self.free:
+            while self.queue and self._room:
                 request = self.queue.popleft()
                 if self._cancelled(request):
                     self.finished(1)
                     continue
-                runner = self.free.popleft()
+                busy = self.busy
+                runner = min((r for r in busy if busy[r] < r.depth), key=busy.__getitem__)
+                busy[runner] += 1
+                self._room -= 1
                 runner.start([request], functools.partial(self._ran, runner))
         finally:
             self._dispatching = False
 
     def _ran(self, runner: InstanceRunner) -> None:
         self.finished(1)
-        self.free.append(runner)
+        self.busy[runner] -= 1
+        self._room += 1
         self._dispatch()

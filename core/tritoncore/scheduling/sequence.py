@@ -76,6 +76,9 @@ class SequenceBatcher(WorkerScheduler):
         self._index = {id(r): i for i, r in enumerate(runners)}
 
     # -- admission ---------------------------------------------------------------------------
+    def _depth(self, runner: InstanceRunner) -> int:
+        return 1  # a sequence's next request needs the state its previous one left
+
     def _admit(self, request: InferenceRequest) -> None:
         name = self.model_name
         if not has_correlation(request):

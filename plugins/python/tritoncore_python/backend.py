@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import os
@@ -28,7 +29,7 @@ from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import Tensor
 
 from tritoncore_python.process import StubDied, StubProcess, log, python_for
-from tritoncore_python.stub.arena import ArenaFull
+from tritoncore_python.stub.arena import ALIGN, Allocator, ArenaFull
 
 FINAL = 1  # TRITONSERVER_RESPONSE_COMPLETE_FINAL
 MiB = 1 << 20
@@ -104,6 +105,7 @@ class PythonInstance(ModelInstance):
     """One stub process running one TritonPythonModel."""
 
     _ids = itertools.count(1)
+    pipeline_depth = 2  # the next batch waits in the stub's socket, not for a round trip
 
     def __init__(self, ctx: InstanceContext, backend: PythonBackend, python: str) -> None:
         self.ctx = ctx
@@ -113,14 +115,16 @@ class PythonInstance(ModelInstance):
         self.decoupled = ctx.model.decoupled
         self.stub: StubProcess | None = None
         self.open: dict[int, InferenceRequest] = {}
-        self.inputs_of: dict[int, list[int]] = {}  # rid -> input arena offsets
+        self.inputs_of: dict[int, int] = {}  # rid -> its allocation in the input arena
         self.release: list[int] = []  # output arena offsets the stub may reuse
         self.restarting: asyncio.Task[None] | None = None
         self.failed: TritonError | None = None
         self.copied_in = 0  # input bytes copied into the arena (client shm inputs are not)
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         s = self.backend.settings
         stub = StubProcess(self.label, self._on_message)
         await stub.start(self.python, s.shm_size, s.shm_growth, s.prefix)
@@ -212,18 +216,8 @@ class PythonInstance(ModelInstance):
                 rid = next(self._ids)
                 rids.append(rid)
                 self.open[rid] = request
-                request.cancelled.on_set(self._forward_cancel(rid))
-                offsets = self.inputs_of.setdefault(rid, [])
-                inputs = []
-                for t in request.inputs.values():
-                    if t.shm_origin is not None and t.datatype != "BYTES":
-                        key, offset = t.shm_origin  # the stub maps the client's region itself
-                        inputs.append((t.name, t.datatype, t.shape, offset, t.byte_size, key))
-                        continue
-                    offset, nbytes = stub.inputs.write(t.to_wire())
-                    self.copied_in += nbytes
-                    offsets.append(offset)
-                    inputs.append((t.name, t.datatype, t.shape, offset, nbytes, None))
+                request.cancelled.on_set(functools.partial(self._cancelled, rid))
+                inputs = self._write_inputs(stub.inputs, rid, request)
                 batch.append({"rid": rid, "id": request.id, "inputs": inputs,
                               "requested": list(request.requested_outputs or ()),
                               "correlation_id": request.correlation_id, "flags": request.flags,
@@ -238,6 +232,36 @@ class PythonInstance(ModelInstance):
                    "in_size": stub.inputs.arena.size, "requests": batch, "release": self.release}
         self.release = []
         stub.submit(message, lambda reply: self._executed(rids, reply, done))
+
+    def _write_inputs(self, arena: Allocator, rid: int,
+                      request: InferenceRequest) -> list[tuple[Any, ...]]:
+        """Copy a request's inputs into one allocation of the input arena (an input already in
+        a client's shm region is mapped by the stub instead); their descriptors, in order."""
+        plan: list[tuple[Any, Any, int, int]] = []  # tensor, wire bytes (None: shm), size, at
+        total = 0
+        for t in request.inputs.values():
+            if t.shm_origin is not None and t.datatype != "BYTES":
+                plan.append((t, None, t.byte_size, 0))
+                continue
+            wire = t.to_wire()
+            nbytes = len(wire) if isinstance(wire, bytes) else wire.nbytes
+            plan.append((t, wire, nbytes, total))
+            total += -(-nbytes // ALIGN) * ALIGN
+        base = 0
+        if total:
+            base = arena.alloc(total)
+            self.inputs_of[rid] = base
+        view = arena.arena.view
+        inputs: list[tuple[Any, ...]] = []
+        for t, wire, nbytes, at in plan:
+            if wire is None:  # the stub maps the client's region itself
+                key, offset = t.shm_origin
+                inputs.append((t.name, t.datatype, t.shape, offset, nbytes, key))
+                continue
+            view[base + at : base + at + nbytes] = wire
+            inputs.append((t.name, t.datatype, t.shape, base + at, nbytes, None))
+            self.copied_in += nbytes
+        return inputs
 
     async def _submit_when_running(self, requests: list[InferenceRequest], done: BatchDone) -> None:
         try:
@@ -287,22 +311,19 @@ class PythonInstance(ModelInstance):
         return InferenceResponse(outputs=outputs, error=_error(body.get("error")),
                                  parameters=body.get("parameters", {}))
 
-    def _forward_cancel(self, rid: int) -> Callable[[], None]:
-        """A callback telling the stub that request ``rid`` was cancelled (any thread)."""
-        loop = asyncio.get_running_loop()
+    def _cancelled(self, rid: int) -> None:
+        """Request ``rid`` was cancelled (on any thread): tell the stub, from the loop."""
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._send_cancel, rid)
 
-        def send() -> None:
-            if rid in self.open and self.stub is not None and self.stub.dead is None:
-                self.stub.send({"op": "cancel", "rid": rid})
-
-        return lambda: loop.call_soon_threadsafe(send)
+    def _send_cancel(self, rid: int) -> None:
+        if rid in self.open and self.stub is not None and self.stub.dead is None:
+            self.stub.send({"op": "cancel", "rid": rid})
 
     def _free_inputs(self, rid: int) -> None:
-        if self.stub is not None and self.stub.inputs is not None:
-            for offset in self.inputs_of.pop(rid, ()):
-                self.stub.inputs.free(offset)
-        else:
-            self.inputs_of.pop(rid, None)
+        offset = self.inputs_of.pop(rid, None)
+        if offset is not None and self.stub is not None and self.stub.inputs is not None:
+            self.stub.inputs.free(offset)
 
     def _close(self, rid: int, error: TritonError) -> None:
         request = self.open.pop(rid, None)

@@ -408,7 +408,8 @@ async def instance_parallelism(target: Target) -> str:
         raise CheckFailed(f"'{name}' has {count} instances but only {len(used)} executed "
                           f"{CONCURRENCY} concurrent requests")
     if log.same_instance_overlap():
-        raise CheckFailed(f"'{name}': one instance ran two batches at the same time")
+        raise CheckFailed(f"'{name}': one instance held more batches at once than its "
+                          "pipeline_depth")
     overlap = ("executions on different instances overlapped in time"
                if log.overlapping_instances()
                else "no overlap in time was observed (executions too short to tell)")

@@ -132,6 +132,7 @@ class ExecutionLog:
 
     calls: list[tuple[int, int, float, float]] = field(default_factory=list)
     batch_sizes: list[int] = field(default_factory=list)  # requests per execute call
+    depths: dict[int, int] = field(default_factory=dict)  # instance index -> pipeline depth
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def instances_used(self) -> set[int]:
@@ -144,14 +145,17 @@ class ExecutionLog:
                    for b in calls[i + 1:])
 
     def same_instance_overlap(self) -> bool:
-        """True if one instance was ever called while a call of it was running."""
-        by: dict[int, list[tuple[float, float]]] = {}
+        """True if one instance ever held more batches at once than its pipeline depth
+        (``ModelInstance.pipeline_depth``: 1 unless it queues batches in another process)."""
+        by: dict[int, list[tuple[float, int]]] = {}
         for index, _, start, end in self.calls:
-            by.setdefault(index, []).append((start, end))
-        for spans in by.values():
-            spans.sort()
-            if any(b[0] < a[1] for a, b in zip(spans, spans[1:])):
-                return True
+            by.setdefault(index, []).extend([(start, 1), (end, -1)])
+        for index, events in by.items():
+            held = 0
+            for _, step in sorted(events):  # an end sorts before a start at the same moment
+                held += step
+                if held > self.depths.get(index, 1):
+                    return True
         return False
 
 
@@ -162,6 +166,7 @@ class _SpyInstance:
         self._inner = inner
         self._index = index
         self._log = log
+        log.depths[index] = getattr(inner, "pipeline_depth", 1)
         if inspect.iscoroutinefunction(inner.execute):
             self.execute = self._execute_async
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import mmap
 import os
 import tempfile
-from bisect import insort
+from bisect import bisect_left
 
 ALIGN = 64
 SHM_DIR = "/dev/shm"
@@ -102,14 +102,15 @@ class Allocator:
         size = self.used.pop(offset, 0)
         if not size:
             return
-        insort(self.free_list, (offset, size))
-        merged: list[tuple[int, int]] = []
-        for off, sz in self.free_list:
-            if merged and merged[-1][0] + merged[-1][1] == off:
-                merged[-1] = (merged[-1][0], merged[-1][1] + sz)
-            else:
-                merged.append((off, sz))
-        self.free_list = merged
+        spans = self.free_list
+        i = bisect_left(spans, (offset, 0))
+        if i < len(spans) and offset + size == spans[i][0]:  # joins the span after it
+            size += spans[i][1]
+            del spans[i]
+        if i > 0 and sum(spans[i - 1]) == offset:  # and the one before it
+            spans[i - 1] = (spans[i - 1][0], spans[i - 1][1] + size)
+        else:
+            spans.insert(i, (offset, size))
 
     def _grow(self, need: int) -> None:
         old = self.arena.size

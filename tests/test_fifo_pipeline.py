@@ -1,0 +1,135 @@
+"""FifoScheduler pushing requests to instances with the callback form (``submit``) and a
+pipeline depth: which instance gets what, when, and that every request is answered once."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tritoncore.backend import BatchDone, ModelInstance
+from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.scheduling.instance import InstanceRunner
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse, ResponseSender
+from tritoncore.scheduling.scheduler import FifoScheduler
+from tritoncore.scheduling.stats import ModelStats
+from tritoncore.tensor import Tensor
+
+
+class HandDriven(ModelInstance):
+    """Holds submitted batches until the test finishes them (like a stub process would)."""
+
+    def __init__(self, depth: int) -> None:
+        self.pipeline_depth = depth
+        self.held: list[tuple[list[InferenceRequest], BatchDone]] = []
+        self.seen: list[str] = []
+
+    def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse]:
+        raise AssertionError("the core must call submit")
+
+    def submit(self, requests: list[InferenceRequest], done: BatchDone) -> None:
+        self.seen += [r.id for r in requests]
+        self.held.append((requests, done))
+
+    def finish_oldest(self, error: TritonError | None = None) -> None:
+        requests, done = self.held.pop(0)
+        if error is not None:
+            done(None, error)
+        else:
+            done([InferenceResponse([Tensor.from_numpy("OUT", r.inputs["IN"].as_numpy() * 2)])
+                  for r in requests], None)
+
+
+class Answers:
+    def __init__(self) -> None:
+        self.got: dict[str, list[InferenceResponse]] = {}
+
+    def request(self, rid: str, value: float) -> InferenceRequest:
+        r = InferenceRequest("m", {"IN": Tensor.from_numpy("IN", np.array([value], np.float32))},
+                             id=rid)
+        r.sender = ResponseSender(lambda resp: self.got.setdefault(rid, []).append(resp))
+        return r
+
+
+def setup(depths: list[int]) -> tuple[FifoScheduler, list[HandDriven]]:
+    instances = [HandDriven(d) for d in depths]
+    runners = [InstanceRunner("m", f"m_{i}", inst, ModelStats(), 0, False)
+               for i, inst in enumerate(instances)]
+    scheduler = FifoScheduler("m", runners)
+    scheduler.start()
+    return scheduler, instances
+
+
+def test_least_busy_instance_first_and_at_most_depth_each() -> None:
+    async def go() -> None:
+        scheduler, (a, b) = setup([2, 2])
+        answers = Answers()
+        for i in range(5):
+            scheduler.enqueue(answers.request(str(i), float(i)))
+        assert (a.seen, b.seen) == (["0", "2"], ["1", "3"])
+        assert scheduler.pending() == 1
+        b.finish_oldest()  # "1" answered; "4" goes to b, the only instance with room
+        assert answers.got["1"][0].outputs[0].as_numpy().tolist() == [2.0]
+        assert b.seen == ["1", "3", "4"] and scheduler.pending() == 0
+        a.finish_oldest(TritonError(ErrorCode.UNAVAILABLE, "stub went away"))
+        assert answers.got["0"][0].error is not None
+        assert answers.got["0"][0].error.message == "stub went away"
+        for inst in (a, b, b):
+            inst.finish_oldest()
+        assert {k: [r.outputs[0].as_numpy().tolist() for r in v]
+                for k, v in answers.got.items() if k != "0"} == {
+            "1": [[2.0]], "2": [[4.0]], "3": [[6.0]], "4": [[8.0]]}
+        assert all(len(v) == 1 and v[0].final for v in answers.got.values())
+        await asyncio.wait_for(scheduler.drain(), 1)
+
+    asyncio.run(go())
+
+
+def test_an_instance_that_answers_inside_submit_does_not_recurse() -> None:
+    class AtOnce(HandDriven):
+        def submit(self, requests: list[InferenceRequest], done: BatchDone) -> None:
+            super().submit(requests, done)
+            self.finish_oldest()
+
+    async def go() -> None:
+        instance = AtOnce(1)
+        runner = InstanceRunner("m", "m_0", instance, ModelStats(), 0, False)
+        scheduler = FifoScheduler("m", [runner])
+        scheduler.start()
+        answers = Answers()
+        for i in range(3000):  # deeper than the recursion limit, were it recursive
+            scheduler.enqueue(answers.request(str(i), 1.0))
+        assert len(instance.seen) == 3000 and len(answers.got) == 3000
+        assert scheduler.pending() == 0
+
+    asyncio.run(go())
+
+
+@settings(max_examples=200, deadline=None)
+@given(depths=st.lists(st.integers(1, 3), min_size=1, max_size=3),
+       steps=st.lists(st.one_of(st.just(-1), st.integers(0, 2)), max_size=60))
+def test_fifo_order_depth_bound_and_one_answer_each(depths: list[int], steps: list[int]) -> None:
+    """Random arrivals (-1) and completions (instance index): requests start in arrival
+    order, no instance holds more than its depth, and each gets exactly one answer."""
+
+    async def go() -> None:
+        scheduler, instances = setup(depths)
+        answers = Answers()
+        sent = 0
+        for step in steps + [i for i in range(len(instances)) for _ in range(100)]:
+            if step == -1:
+                scheduler.enqueue(answers.request(str(sent), float(sent)))
+                sent += 1
+            elif step < len(instances) and instances[step].held:
+                instances[step].finish_oldest()
+            for inst in instances:
+                assert len(inst.held) <= inst.pipeline_depth
+        started = sorted(int(rid) for inst in instances for rid in inst.seen)
+        assert started == list(range(sent))
+        for inst in instances:  # each instance saw its share in arrival order
+            assert inst.seen == sorted(inst.seen, key=int)
+        assert sorted(answers.got) == sorted(str(i) for i in range(sent))
+        assert all(len(v) == 1 for v in answers.got.values())
+
+    asyncio.run(go())
