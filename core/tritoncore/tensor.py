@@ -24,7 +24,7 @@ class MemoryKind(enum.Enum):
     GPU = 2
 
 
-@dataclass
+@dataclass(slots=True)
 class Tensor:
     """One named tensor. ``data`` is a numpy array (CPU) or a DLPack-capable object (GPU).
 
@@ -64,19 +64,19 @@ class Tensor:
         Raises INVALID_ARG when the byte count does not match the shape.
         """
         dt = dtypes.by_name(datatype)
+        shape = tuple(shape)
         count = element_count(shape)
         if dt.is_bytes:
             array = deserialize_bytes(buffer, count, name).reshape(shape)
         else:
             nbytes = buffer.nbytes if isinstance(buffer, memoryview) else len(buffer)
-            expected = count * dt.byte_size
-            if nbytes != expected:
+            if nbytes != count * dt.byte_size:
                 raise invalid_arg(
-                    f"input '{name}': {datatype}{list(shape)} needs {expected} bytes, "
-                    f"got {nbytes}"
+                    f"input '{name}': {datatype}{list(shape)} needs {count * dt.byte_size} "
+                    f"bytes, got {nbytes}"
                 )
-            array = np.frombuffer(buffer, dtype=dt.wire, count=count).reshape(shape)
-        return cls(name, dt.name, tuple(shape), array)
+            array = np.frombuffer(buffer, dtype=dt.wire).reshape(shape)
+        return cls(name, dt.name, shape, array)
 
     def as_numpy(self) -> np.ndarray:
         """The CPU array (no copy)."""

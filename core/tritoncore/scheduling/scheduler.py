@@ -164,7 +164,8 @@ class FifoScheduler(Scheduler):
                     self.finished(1)
                     continue
                 busy = self.busy
-                runner = min((r for r in busy if busy[r] < r.depth), key=busy.__getitem__)
+                runner = self.runners[0] if len(busy) == 1 else min(
+                    (r for r in busy if busy[r] < r.depth), key=busy.__getitem__)
                 busy[runner] += 1
                 self._room -= 1
                 runner.start([request], functools.partial(self._ran, runner))
