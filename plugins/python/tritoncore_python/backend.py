@@ -303,11 +303,11 @@ class PythonInstance(ModelInstance):
         assert self.stub is not None and self.stub.outputs is not None
         view = self.stub.outputs.view
         outputs = []
+        if "alloc" in body:  # the one allocation holding all its outputs, released once
+            self.release.append(body["alloc"])
         for name, datatype, shape, offset, nbytes in body.get("outputs", ()):
             outputs.append(Tensor.from_buffer(name, datatype, tuple(shape),
                                               bytes(view[offset : offset + nbytes])))
-            if nbytes:
-                self.release.append(offset)
         return InferenceResponse(outputs=outputs, error=_error(body.get("error")),
                                  parameters=body.get("parameters", {}))
 

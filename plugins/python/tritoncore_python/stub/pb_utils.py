@@ -34,6 +34,12 @@ TRITON_STRING_TO_NUMPY = {t.config_name: (np.object_ if t.is_bytes else t.numpy.
 #: Set by the stub: an object with send_response, bls, model_control, log, cancelled.
 _RUNTIME: Any = None
 
+#: numpy dtype -> Triton type for the native-order types (what ``dtypes.from_numpy`` answers
+#: for them, without its normalization on every Tensor); other dtypes, and its errors, go
+#: through ``from_numpy``.
+_FROM_NUMPY = {t.numpy: t for t in dtypes.TABLE if t.name != "BF16"}
+_BYTES = dtypes.by_name("BYTES")
+
 
 class TritonError(Exception):
     """An error a model returns in a response (or raises); codes as Triton's."""
@@ -82,12 +88,26 @@ class Tensor:
         self._name = name
         if isinstance(array, np.ndarray) or not hasattr(array, "__dlpack__"):
             array = np.asarray(array)
-            self._dt = dtypes.by_name(datatype) if datatype else dtypes.from_numpy(array.dtype)
-            if self._dt.is_bytes and array.dtype != np.object_:
+            if datatype:
+                dt = dtypes.by_name(datatype)
+            else:
+                dt = _FROM_NUMPY.get(array.dtype) or dtypes.from_numpy(array.dtype)
+            if dt is _BYTES and array.dtype != np.object_:
                 array = array.astype(np.object_)
+            self._dt: dtypes.DataType | None = dt
         else:
             self._dt = None
         self._data = array
+
+    @classmethod
+    def _wrap(cls, name: str, array: np.ndarray, dt: dtypes.DataType) -> Tensor:
+        """A tensor over an array the stub made from wire bytes (its type is already known:
+        ``__init__``'s checks and conversions would change nothing)."""
+        tensor = cls.__new__(cls)
+        tensor._name = name
+        tensor._dt = dt
+        tensor._data = array
+        return tensor
 
     @classmethod
     def from_dlpack(cls, name: str, capsule: Any) -> Tensor:
@@ -102,7 +122,7 @@ class Tensor:
         return self._name
 
     def as_numpy(self) -> np.ndarray:
-        if not self.is_cpu():
+        if not isinstance(self._data, np.ndarray):  # is_cpu()
             raise TritonError(f"tensor '{self._name}' is in GPU memory; use to_dlpack()")
         return self._data  # type: ignore[no-any-return]
 
@@ -117,6 +137,8 @@ class Tensor:
     @property
     def datatype(self) -> str:
         """The wire name (``FP32``); tritoncore addition."""
+        if self._dt is not None:
+            return self._dt.name
         return dtypes.by_code(self.triton_dtype()).name
 
     def is_cpu(self) -> bool:
@@ -204,6 +226,34 @@ class InferenceRequest:
         self._rid: int | None = None
         self._sender: InferenceResponseSender | None = None
         self._release_flags = TRITONSERVER_REQUEST_RELEASE_ALL
+
+    @classmethod
+    def _received(cls, model_name: str, inputs: list[Tensor], fields: dict[str, Any],
+                  rid: int) -> InferenceRequest:
+        """A request of an execute message, without ``__init__``'s keyword handling (the
+        fields are fresh from the wire: only their types are checked)."""
+        requested = fields["requested"]
+        parameters = fields["parameters"]
+        if type(requested) is not list or type(parameters) is not dict:
+            request = cls(model_name, inputs, requested, correlation_id=fields["correlation_id"],
+                          request_id=fields["id"], flags=fields["flags"],
+                          timeout=fields["timeout"], parameters=parameters)
+            request._rid = rid
+            return request
+        request = cls.__new__(cls)
+        request._model_name = model_name
+        request._inputs = inputs
+        request._requested = requested
+        request._model_version = -1
+        request._correlation_id = fields["correlation_id"]
+        request._request_id = fields["id"]
+        request._flags = fields["flags"]
+        request._timeout = fields["timeout"]
+        request._parameters = parameters
+        request._rid = rid
+        request._sender = None
+        request._release_flags = TRITONSERVER_REQUEST_RELEASE_ALL
+        return request
 
     # -- what execute() reads ------------------------------------------------------------
     def inputs(self) -> list[Tensor]:
@@ -354,11 +404,17 @@ class ModelConfig:
 # -- helpers with Triton's names ------------------------------------------------------------
 
 def get_input_tensor_by_name(request: InferenceRequest, name: str) -> Tensor | None:
-    return next((t for t in request.inputs() if t.name() == name), None)
+    for tensor in request.inputs():
+        if tensor.name() == name:
+            return tensor
+    return None
 
 
 def get_output_tensor_by_name(response: InferenceResponse, name: str) -> Tensor | None:
-    return next((t for t in response.output_tensors() if t.name() == name), None)
+    for tensor in response.output_tensors():
+        if tensor.name() == name:
+            return tensor
+    return None
 
 
 def get_input_config_by_name(model_config: dict[str, Any], name: str) -> dict[str, Any] | None:

@@ -12,15 +12,22 @@ import socket
 import sys
 import threading
 import traceback
+from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
+from tritoncore import dtypes
+
 from tritoncore_python.stub import pb_utils as pb
-from tritoncore_python.stub.arena import Allocator, Arena, ArenaFull, ClientRegions
+from tritoncore_python.stub.arena import ALIGN, Allocator, Arena, ArenaFull, ClientRegions
 from tritoncore_python.stub.channel import BlockingChannel
 from tritoncore_python.stub.wire import from_bytes, host_array, to_bytes
 
 # pb_utils is importable under Triton's module name inside the stub.
 sys.modules.setdefault("triton_python_backend_utils", pb)
+
+_FIXED_SIZE = {t.name: t for t in dtypes.TABLE if not t.is_bytes}
+_BYTES = dtypes.by_name("BYTES")
 
 
 def error_tuple(exc: BaseException) -> tuple[int, str]:
@@ -50,6 +57,7 @@ class Runtime:
 
     # -- tensors -----------------------------------------------------------------------------
     def write_tensors(self, tensors: list[pb.Tensor]) -> list[tuple[Any, ...]]:
+        """Each tensor in its own allocation (BLS inputs: the server releases each)."""
         out = []
         with self.out_lock:
             for t in tensors:
@@ -59,29 +67,84 @@ class Runtime:
                 out.append((t.name(), datatype, tuple(t.shape()), offset, nbytes))
         return out
 
+    def write_outputs(self, tensors: list[pb.Tensor]) -> tuple[list[tuple[Any, ...]], int | None]:
+        """A response's outputs, copied into ONE allocation of the output arena: their
+        descriptors, and the allocation's offset (None when they hold no bytes), which the
+        server releases once it has copied them out."""
+        plan = []
+        total = 0
+        for t in tensors:
+            data = t._data if type(t) is pb.Tensor else None
+            dt = t._dt if data is not None else None
+            if (type(data) is np.ndarray and dt is not None and dt is not _BYTES
+                    and data.flags.c_contiguous and data.dtype.byteorder != ">"):
+                # a numpy tensor already in wire layout: copied as it is
+                plan.append((t._name, dt.name, data.shape, data, data.nbytes, total))
+                nbytes = data.nbytes
+            else:
+                datatype = t.datatype
+                wire = to_bytes(host_array(t._data), datatype)
+                nbytes = len(wire) if isinstance(wire, bytes) else wire.nbytes
+                plan.append((t.name(), datatype, tuple(t.shape()), wire, nbytes, total))
+            total += -(-nbytes // ALIGN) * ALIGN
+        if not total:
+            return [(name, datatype, shape, 0, 0) for name, datatype, shape, _, _, _ in plan], None
+        with self.out_lock:
+            base = self.outputs.alloc(total)
+            target = self.outputs.arena.map  # covers this allocation even if the arena grows
+        assert target is not None
+        out = []
+        try:
+            for name, datatype, shape, wire, nbytes, at in plan:
+                if nbytes:
+                    target[base + at : base + at + nbytes] = wire
+                    out.append((name, datatype, shape, base + at, nbytes))
+                else:
+                    out.append((name, datatype, shape, 0, 0))
+        except BaseException:
+            self.free((base,))
+            raise
+        return out, base
+
     def read_tensors(self, descriptors: list[tuple[Any, ...]]) -> list[pb.Tensor]:
         """Views of the inputs: in the input arena, or in a client's own shm object."""
         tensors = []
-        for name, dt, shape, off, n, key in descriptors:
-            view = self.client_shm.view(key, off, n) if key else self.inputs.view[off : off + n]
-            tensors.append(pb.Tensor(name, from_bytes(view, dt, tuple(shape)), dt))
+        arena = self.inputs
+        for name, datatype, shape, offset, nbytes, key in descriptors:
+            dt = _FIXED_SIZE.get(datatype)
+            if dt is not None and not key and arena.map is not None:
+                # the usual case: a view of the arena, made in one call (the size checked)
+                try:
+                    array = np.ndarray(shape, dt.numpy, arena.map, offset)
+                except (TypeError, ValueError):
+                    pass  # from_bytes below raises its own error
+                else:
+                    if array.nbytes == nbytes:
+                        tensors.append(pb.Tensor._wrap(name, array, dt))
+                        continue
+            view = self.client_shm.view(key, offset, nbytes) if key else arena.view[offset : offset + nbytes]
+            tensors.append(pb.Tensor(name, from_bytes(view, datatype, tuple(shape)), datatype))
         return tensors
 
-    def free(self, offsets: list[int]) -> None:
-        with self.out_lock:
-            for offset in offsets:
-                self.outputs.free(offset)
+    def free(self, offsets: Iterable[int] | None) -> None:
+        if offsets:
+            with self.out_lock:
+                for offset in offsets:
+                    self.outputs.free(offset)
 
     def encode_response(self, response: Any) -> dict[str, Any]:
         if not isinstance(response, pb.InferenceResponse):
             return {"error": (pb.TritonError.INTERNAL,
                               f"expected an InferenceResponse, got {type(response).__name__}")}
         try:
-            encoded: dict[str, Any] = {"outputs": self.write_tensors(response.output_tensors())}
+            outputs, alloc = self.write_outputs(response.output_tensors())
         except ArenaFull as exc:
             return {"error": (pb.TritonError.UNAVAILABLE, str(exc))}
         except Exception as exc:  # noqa: BLE001 - a bad output becomes this response's error
             return {"error": error_tuple(exc)}
+        encoded: dict[str, Any] = {"outputs": outputs}
+        if alloc is not None:
+            encoded["alloc"] = alloc  # the server releases it once
         if response.has_error():
             encoded["error"] = error_tuple(response.error())  # type: ignore[arg-type]
         if response._parameters:
@@ -110,7 +173,7 @@ class Runtime:
         """Handle a message at once, or keep it for the main loop (model operations)."""
         op = msg["op"]
         if op == "reply":
-            self.free(msg.get("release", []))
+            self.free(msg.get("release"))
             slot = self._waiting.pop(msg["call"])
             if isinstance(slot, list):
                 slot[1] = msg
@@ -124,7 +187,7 @@ class Runtime:
         elif op == "cancel":
             self.cancelled_ids.add(msg["rid"])
         else:
-            self.free(msg.pop("release", []))
+            self.free(msg.pop("release", None))
             self.backlog.append(msg)
 
     def receive(self) -> None:
@@ -237,6 +300,8 @@ class Stub:
         return module
 
     def run_maybe_async(self, result: Any) -> Any:
+        if result is None or type(result) is list:  # what execute usually returns
+            return result
         if inspect.isawaitable(result):
             return self.rt.loop.run_until_complete(result)
         return result
@@ -260,15 +325,12 @@ class Stub:
         return {"op": "ready"}
 
     def execute(self, msg: dict[str, Any]) -> dict[str, Any]:
-        self.rt.inputs.ensure(msg["in_size"])
-        requests = []
-        for d in msg["requests"]:
-            request = pb.InferenceRequest(
-                msg["model_name"], self.rt.read_tensors(d["inputs"]), d["requested"],
-                correlation_id=d["correlation_id"], request_id=d["id"], flags=d["flags"],
-                timeout=d["timeout"], parameters=d["parameters"])
-            request._rid = d["rid"]
-            requests.append(request)
+        rt = self.rt
+        rt.inputs.ensure(msg["in_size"])
+        model_name = msg["model_name"]
+        requests = [pb.InferenceRequest._received(model_name, rt.read_tensors(d["inputs"]), d,
+                                                  d["rid"])
+                    for d in msg["requests"]]
         reply: dict[str, Any] = {"op": "executed", "id": msg["id"]}
         try:
             result = self.run_maybe_async(self.model.execute(requests))
