@@ -107,7 +107,8 @@ def test_locate_gives_the_device_address(opened: list[str]) -> None:
     registry.register("a", HANDLE, 0, 64)
     region, pointer = registry.locate("a", 16, 48)
     assert (region.name, pointer) == ("a", 0x7F0000 + 16)
-    assert "not registered" in error_of(registry.locate, "zz", 0, 4).message
+    err = error_of(registry.locate, "zz", 0, 4)
+    assert err.code is ErrorCode.NOT_FOUND and "not registered" in err.message
 
 
 # ---------------------------------------------------------------------------------------------

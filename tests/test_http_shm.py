@@ -78,11 +78,20 @@ def test_out_of_range_offsets_are_400(client: httpclient.InferenceServerClient,
         client.register_system_shared_memory("big", KEY + "_in", 64, offset=32)
 
 
-def test_unregistered_region_is_an_error(client: httpclient.InferenceServerClient) -> None:
+def test_unregistered_region_is_404_as_in_triton(
+        client: httpclient.InferenceServerClient) -> None:
+    """Triton 2.51 answers 404 for an input or output naming an unregistered region."""
     inp = httpclient.InferInput("INPUT0", [4], "FP32")
     inp.set_shared_memory("never-registered", 16)
-    with pytest.raises(InferenceServerException, match="not registered"):
+    with pytest.raises(InferenceServerException, match="not registered") as err:
         client.infer("fixed4", [inp])
+    assert err.value.status() == "404"
+    inp.set_data_from_numpy(np.zeros(4, np.float32))
+    out = httpclient.InferRequestedOutput("OUTPUT0")
+    out.set_shared_memory("never-registered", 16)
+    with pytest.raises(InferenceServerException, match="not registered") as err:
+        client.infer("fixed4", [inp], outputs=[out])
+    assert err.value.status() == "404"
     with pytest.raises(InferenceServerException, match="not registered"):
         client.get_system_shared_memory_status("never-registered")
 

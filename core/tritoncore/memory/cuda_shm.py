@@ -83,11 +83,11 @@ class CudaSharedMemory:
     def locate(self, name: str, offset: int, byte_size: int) -> tuple[CudaRegion, int]:
         """The region and the device address of ``byte_size`` bytes at ``offset`` in it.
 
-        INVALID_ARG (as for system shm) for an unknown region or bytes outside it.
+        NOT_FOUND for an unknown region (HTTP 404, as Triton), INVALID_ARG for bytes outside it.
         """
         region = self.get(name)
         if region is None:
-            raise invalid_arg(f"CUDA shared memory region '{name}' is not registered")
+            raise not_found(f"CUDA shared memory region '{name}' is not registered")
         if offset < 0 or byte_size < 0 or offset + byte_size > region.byte_size:
             raise invalid_arg(
                 f"CUDA shared memory region '{name}': offset {offset} + byte_size {byte_size} "

@@ -125,8 +125,8 @@ class SystemSharedMemory:
         """``byte_size`` bytes at ``offset`` within region ``name`` (bounds-checked)."""
         with self._lock:
             region = self._regions.get(name)
-        if region is None:
-            raise invalid_arg(f"shared memory region '{name}' is not registered")
+        if region is None:  # NOT_FOUND (HTTP 404), as Triton answers
+            raise not_found(f"shared memory region '{name}' is not registered")
         if offset < 0 or byte_size < 0 or offset + byte_size > region.byte_size:
             raise invalid_arg(
                 f"shared memory region '{name}': offset {offset} + byte_size {byte_size} is "
