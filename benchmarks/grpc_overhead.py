@@ -7,7 +7,10 @@ Servers are measured alternately (round-robin per concurrency) with the same cli
 - ``tritoncore identity`` tritoncore, in-process ``identity`` backend with the same tensors:
                           gRPC frontend + scheduler cost alone
 
-each over plain gRPC (raw_input_contents) and with ``--shared-memory system``.
+each over plain gRPC (raw_input_contents) and with ``--shared-memory system``. Besides
+infer/s, each point reports the server's CPU time per request (utime + stime of the server
+process and its children, e.g. model stubs, over the run, divided by the model's successful
+inferences in its statistics): throughput on a shared 2-CPU VM is noisy, CPU per request is not.
 
     .venv/bin/python benchmarks/grpc_overhead.py [--concurrency 1 2 4] [--rounds 2]
 
@@ -28,9 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from peer import PERF_ANALYZER, START_SH, free_port
+from peer import PEER, PERF_ANALYZER, START_SH, free_port
 from peer import comparison_repo as repository
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 LINE = re.compile(r"Concurrency: (\d+), throughput: ([0-9.]+) infer/sec, latency (\d+) usec")
 
 
@@ -43,25 +47,58 @@ def wait_ready(url: str, timeout: float = 120) -> None:
             with grpcclient.InferenceServerClient(url) as client:
                 if client.is_server_ready():
                     return
-        except Exception:  # noqa: BLE001 - not up yet
+        except Exception:  # noqa: BLE001, S110 - not up yet
             pass
         time.sleep(0.3)
     raise RuntimeError(f"gRPC server {url} not ready after {timeout}s")
 
 
-def perf(model: str, url: str, concurrency: int, interval_ms: int, shm: bool) -> tuple[float, int]:
-    """(infer/s, p99 µs) of one perf_analyzer run."""
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and its live descendants."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += ticks.get(p, 0)
+        todo.extend(child for child, parent in parents.items() if parent == p)
+    return total / CLK_TCK
+
+
+def successes(url: str, model: str) -> int:
+    """The model's successful inference count from the server's statistics."""
+    import tritonclient.grpc as grpcclient
+
+    with grpcclient.InferenceServerClient(url) as client:
+        stats = client.get_inference_statistics(model)
+    return sum(s.inference_stats.success.count for s in stats.model_stats)
+
+
+def perf(model: str, url: str, pid: int, concurrency: int, interval_ms: int,
+         shm: bool) -> tuple[float, int, float]:
+    """(infer/s, p99 µs, server CPU µs per request) of one perf_analyzer run."""
     cmd = [str(PERF_ANALYZER), "-m", model, "-i", "grpc", "-u", url,
            "--concurrency-range", str(concurrency), "--measurement-interval", str(interval_ms),
            "--percentile", "99", "-s", "100", "-r", "6"]
     if shm:
         cmd += ["--shared-memory", "system"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    count, cpu = successes(url, model), tree_cpu(pid)
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
+    cpu, count = tree_cpu(pid) - cpu, successes(url, model) - count
     text = out.stdout + out.stderr
     match = LINE.search(text)
     if out.returncode != 0 or not match:
         raise RuntimeError(f"perf_analyzer failed on {model}@{url}:\n{text[-1500:]}")
-    return float(match.group(2)), int(match.group(3))
+    return float(match.group(2)), int(match.group(3)), cpu * 1e6 / max(count, 1)
 
 
 def main() -> int:
@@ -87,11 +124,12 @@ def main() -> int:
              "--grpc-address", "127.0.0.1", "--grpc-port", tc_url.split(":")[1],
              "--http-address", "127.0.0.1", "--http-port", str(free_port()),
              "--allow-metrics=false"],
-            stdout=open(work / "tritoncore.log", "wb"), stderr=subprocess.STDOUT)
+            stdout=open(work / "tritoncore.log", "wb"),  # noqa: SIM115 - the server's lifetime
+            stderr=subprocess.STDOUT)
         wait_ready(tc_url)
-        targets = [("tritoncore identity", "identity", tc_url)]
+        targets = [("tritoncore identity", "identity", tc_url, server.pid)]
         if not args.skip_python:
-            targets.append(("tritoncore add_sub", "add_sub", tc_url))
+            targets.append(("tritoncore add_sub", "add_sub", tc_url, server.pid))
         if START_SH.exists():
             triton_http = free_port()
             triton_url = f"127.0.0.1:{free_port()}"
@@ -99,28 +137,30 @@ def main() -> int:
                             str(triton_http), triton_url.split(":")[1], str(free_port())],
                            check=True, capture_output=True, timeout=180)
             wait_ready(triton_url)
-            targets.insert(0, ("triton add_sub", "add_sub", triton_url))
+            pid = int((PEER / "run" / f"triton_{triton_http}.pid").read_text())
+            targets.insert(0, ("triton add_sub", "add_sub", triton_url, pid))
         modes = [False] if args.no_shm else [False, True]
-        results: dict[tuple[str, bool, int], list[tuple[float, int]]] = {}
+        results: dict[tuple[str, bool, int], list[tuple[float, int, float]]] = {}
         for shm in modes:
             for c in args.concurrency:
                 for _ in range(args.rounds):
-                    for label, model, url in targets:
+                    for label, model, url, pid in targets:
                         results.setdefault((label, shm, c), []).append(
-                            perf(model, url, c, args.interval_ms, shm))
+                            perf(model, url, pid, c, args.interval_ms, shm))
         print(f"\nperf_analyzer 2.51 over gRPC, {os.cpu_count()} CPUs, mean of {args.rounds} "
-              "alternating rounds: infer/s (p99 µs), ratio to Triton\n")
+              "alternating rounds: infer/s (p99 µs), ratio to Triton, server CPU µs/request\n")
         print("| server / model | tensors | " + " | ".join(f"c={c}" for c in args.concurrency)
               + " |")
         print("|---|---|" + "---|" * len(args.concurrency))
         for shm in modes:
-            for label, _, _ in targets:
+            for label, *_ in targets:
                 cells = []
                 for c in args.concurrency:
                     runs = results[(label, shm, c)]
                     rate = sum(r[0] for r in runs) / len(runs)
                     p99 = sum(r[1] for r in runs) // len(runs)
-                    cell = f"{rate:.0f}/s ({p99} µs)"
+                    cpu = sum(r[2] for r in runs) / len(runs)
+                    cell = f"{rate:.0f}/s ({p99} µs, {cpu:.0f} µs CPU)"
                     base = results.get(("triton add_sub", shm, c))
                     if base and label != "triton add_sub":
                         cell += f" **{rate / (sum(r[0] for r in base) / len(base)):.2f}×**"
@@ -130,7 +170,7 @@ def main() -> int:
     finally:
         if triton_http is not None:
             subprocess.run(["bash", str(START_SH), "stop", str(triton_http)],
-                           capture_output=True, timeout=120)
+                           check=False, capture_output=True, timeout=120)
         if server is not None:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
