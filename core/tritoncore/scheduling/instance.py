@@ -6,11 +6,12 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from tritoncore import asynccall
-from tritoncore.backend import ModelInstance
+from tritoncore.backend import BatchDone, ModelInstance
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.scheduling.stats import ModelStats
@@ -55,35 +56,53 @@ class InstanceRunner:
 
     def start(self, requests: list[InferenceRequest], on_done: Callable[[], None]) -> None:
         """Begin one batch and return; ``on_done()`` (on the loop) once it has finished."""
-        if self._submit is None:
+        if self._async:
             task = asyncio.get_running_loop().create_task(self.run(requests))
             task.add_done_callback(lambda _: on_done())
             return
         begin = self._begin(requests)
 
         def done(result: list[InferenceResponse] | None, error: BaseException | None) -> None:
+            if error is None and inspect.isawaitable(result):  # a plain execute gave a coroutine
+                task = asyncio.get_running_loop().create_task(
+                    self._finish(requests, begin, result))
+                task.add_done_callback(lambda _: on_done())
+                return
             self._end(requests, begin, result, error)
             on_done()
 
+        if self._submit is None:  # a plain execute, in the instance's worker thread
+            self._in_thread(requests, done)
+            return
         try:
             self._submit(requests, done)
         except Exception as exc:  # noqa: BLE001 - a backend failure becomes the requests' error
             done(None, exc)
 
+    def _in_thread(self, requests: list[InferenceRequest], done: BatchDone) -> None:
+        """``execute`` in the worker thread; ``done`` on the loop with its outcome."""
+        loop = asyncio.get_running_loop()
+
+        def finished(future: Future[list[InferenceResponse] | None]) -> None:
+            error = future.exception()
+            loop.call_soon_threadsafe(done, None if error else future.result(), error)
+
+        self.executor.submit(self.instance.execute, requests).add_done_callback(finished)
+
     async def run(self, requests: list[InferenceRequest]) -> None:
         """Execute one batch; afterwards every non-decoupled request has its final response."""
-        if self._submit is not None:
+        if not self._async:
             finished = asyncio.get_running_loop().create_future()
             self.start(requests, lambda: finished.set_result(None))
             await finished
             return
         begin = self._begin(requests)
+        await self._finish(requests, begin, self.instance.execute(requests))  # type: ignore[arg-type]
+
+    async def _finish(self, requests: list[InferenceRequest], begin: int,
+                      pending: Awaitable[Any]) -> None:
         try:
-            if self._async:
-                result = await self.instance.execute(requests)  # type: ignore[misc]
-            else:
-                result = await asynccall.call(self.instance.execute, requests,
-                                              executor=self.executor)
+            result = await pending
         except Exception as exc:  # noqa: BLE001 - a backend failure becomes the requests' error
             self._end(requests, begin, None, exc)
             return
