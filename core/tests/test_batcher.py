@@ -158,31 +158,3 @@ def test_timeouts_reject_or_delay() -> None:
     override = BatchPlanner[str](1, default_policy=QueuePolicy(allow_timeout_override=True))
     override.add(Pending("x", 1, (), 0, timeout_ns=10))
     assert [p.item for p in override.take(10).expired] == ["x"]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.integers(1, 8), st.lists(st.integers(1, 8), max_size=2), st.integers(0, 20),
-       st.integers(0, 5000))
-def test_full_only_takes_a_batch_only_when_waiting_cannot_grow_it(
-        max_batch: int, preferred: list[int], count: int, now: int) -> None:
-    """A busy instance's look-ahead (``full_only``) never takes a partial batch early and
-    never asks to be woken for the queue delay; a free instance's view is unchanged."""
-    preferred = sorted({p for p in preferred if p <= max_batch})
-
-    def planner() -> BatchPlanner[str]:
-        p: BatchPlanner[str] = BatchPlanner(max_batch, preferred, delay_ns=1000)
-        for i in range(count):
-            p.add(Pending(f"r{i}", 1, (), arrival_ns=0))
-        return p
-
-    full = planner().take(now, full_only=True)
-    free = planner().take(now)
-    size = min(count, max_batch)
-    grows_no_more = size == max_batch or size in preferred or (
-        bool(preferred) and size >= preferred[-1])
-    if count and grows_no_more:
-        assert [p.item for p in full.batch] == [f"r{i}" for i in range(size)]
-    else:
-        assert full.batch == [] and full.wake_ns is None
-    expected_free = size if count and (grows_no_more or now >= 1000) else 0
-    assert len(free.batch) == expected_free

@@ -136,12 +136,8 @@ class BatchPlanner(Generic[T]):
                     keep.append(p)
             self.queues[lvl] = keep
 
-    def take(self, now: int, full_only: bool = False) -> Plan[T]:
-        """The batch to run now (possibly empty), the expired requests, and when to ask again.
-
-        ``full_only``: only a batch that waiting cannot grow (an instance that is still busy
-        takes one ahead of time only then); the queue delay is left to a free instance.
-        """
+    def take(self, now: int) -> Plan[T]:
+        """The batch to run now (possibly empty), the expired requests, and when to ask again."""
         plan: Plan[T] = Plan()
         self._expire(now, plan)
         candidates = self._candidates()
@@ -158,10 +154,9 @@ class BatchPlanner(Generic[T]):
             batch.append(p)
             total += p.size
         oldest = min(p.arrival_ns for p in batch)
-        full = (blocked or total >= self.max_batch_size or total in self.preferred
-                or (self.preferred and total >= self.preferred[-1]))
-        ready = full or (not full_only and (self.delay_ns == 0
-                                            or now - oldest >= self.delay_ns))
+        ready = (blocked or total >= self.max_batch_size or total in self.preferred
+                 or (self.preferred and total >= self.preferred[-1])
+                 or self.delay_ns == 0 or now - oldest >= self.delay_ns)
         if ready:
             taken = {id(p) for p in batch}
             for queue in (*self.queues.values(), self.delayed):
@@ -171,7 +166,7 @@ class BatchPlanner(Generic[T]):
                     queue.extend(remaining)
             plan.batch = batch
         wakes = [p.deadline_ns for p in self._candidates() if p.deadline_ns is not None]
-        if not ready and not full_only:
+        if not ready:
             wakes.append(oldest + self.delay_ns)
         plan.wake_ns = min(wakes) if wakes else None
         return plan

@@ -91,7 +91,7 @@ class DynamicBatcher(WorkerScheduler):
     async def next_batch(self, runner: InstanceRunner) -> list[InferenceRequest]:
         while True:
             self.wakeup.clear()
-            plan = self.planner.take(self.clock(), full_only=runner.running > 0)
+            plan = self.planner.take(self.clock())
             for p in plan.expired:
                 if p.item.sender is not None:
                     p.item.sender.fail(QueueTimeout(

@@ -38,7 +38,6 @@ class InstanceRunner:
         self.decoupled = decoupled
         self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"instance-{name}")
         self._open_requests: dict[int, InferenceRequest] = {}
-        self.running = 0  # batches begun and not yet ended
         self.instance = instance
 
     @property
@@ -109,7 +108,6 @@ class InstanceRunner:
         self._end(requests, begin, result, None)
 
     def _begin(self, requests: list[InferenceRequest]) -> int:
-        self.running += 1
         if self.decoupled:
             for r in requests:
                 self._open_requests[id(r)] = r
@@ -118,7 +116,6 @@ class InstanceRunner:
     def _end(self, requests: list[InferenceRequest], begin: int, result: object,
              error: BaseException | None) -> None:
         """Statistics, then the responses (or the error) to every request of the batch."""
-        self.running -= 1
         queue_ns = sum(begin - r.arrival_ns for r in requests)
         batch_size = sum(r.batch_size(self.max_batch_size) for r in requests)
         self.stats.batch_done(batch_size, len(requests), queue_ns, time.monotonic_ns() - begin)

@@ -118,8 +118,6 @@ class WorkerScheduler(Scheduler):
                 log.exception("model '%s': scheduler worker failed", self.model_name)
             finally:
                 self.finished(len(batch))
-                if runner.depth > 1:
-                    self.wakeup.set()  # a worker waiting for this instance to finish may go
 
     async def stop(self) -> None:
         """Drain, then end the worker tasks."""
