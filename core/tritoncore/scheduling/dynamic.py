@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tritoncore.errors import ErrorCode
+from tritoncore.scheduling import timer
 from tritoncore.scheduling.batcher import BatchPlanner, Pending, QueuePolicy, QueueTimeout
 from tritoncore.scheduling.batching import shape_key
 from tritoncore.scheduling.instance import InstanceRunner
@@ -17,7 +18,6 @@ from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.scheduling.scheduler import WorkerScheduler
 
 _ACTIONS = {0: "REJECT", 1: "DELAY"}
-SHORT_WAIT_S = 0.0015  # below this, poll instead of arming a (millisecond) timer
 
 
 def queue_policy(policy: Any) -> QueuePolicy:
@@ -76,6 +76,8 @@ class DynamicBatcher(WorkerScheduler):
         self.clock = clock
         self.ordering = InOrder() if config.dynamic_batching.preserve_ordering else None
         self.ragged = frozenset(i.name for i in config.input if i.allow_ragged_batch)
+        self.timer = timer.for_loop(asyncio.get_running_loop())  # queue delays below 1 ms
+        self._alarm_ns: int | None = None
 
     def _admit(self, request: InferenceRequest) -> None:
         self.planner.add(Pending(
@@ -104,15 +106,19 @@ class DynamicBatcher(WorkerScheduler):
                 if len(self.planner):
                     self.wakeup.set()  # more waiting: let another free instance look
                 return [p.item for p in plan.batch]
-            timeout = None
             if plan.wake_ns is not None:
-                timeout = max(0.0, (plan.wake_ns - self.clock()) / 1e9)
-                if timeout < SHORT_WAIT_S:
-                    # uvloop's timers tick in whole milliseconds: a 100 us queue delay would
-                    # wait a full millisecond. Yield to the loop (I/O still runs) and look again.
-                    await asyncio.sleep(0)
-                    continue
-            try:
-                await asyncio.wait_for(self.wakeup.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
+                self._alarm(time.monotonic_ns() + plan.wake_ns - self.clock())
+            await self.wakeup.wait()
+
+    def _alarm(self, deadline_ns: int) -> None:
+        """Set ``wakeup`` at ``deadline_ns`` (one alarm pending at a time: the earliest)."""
+        if self._alarm_ns is not None and self._alarm_ns <= deadline_ns:
+            return
+        self._alarm_ns = deadline_ns
+
+        def ring() -> None:
+            if self._alarm_ns == deadline_ns:
+                self._alarm_ns = None
+            self.wakeup.set()
+
+        self.timer.call_at(deadline_ns, ring)

@@ -1,0 +1,64 @@
+"""Wake-ups at sub-millisecond deadlines for an event loop whose timers tick in whole
+milliseconds (uvloop rounds a 0.5 ms timeout down to 0 and 0.9 ms up to about 1.1 ms).
+
+One daemon thread per loop sleeps until the earliest deadline (a condition wait, with the GIL
+released) and hands the callback to the loop. Polling the loop instead kept the GIL busy and
+starved threads that need it, such as grpc.aio's poller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+
+
+class PreciseTimer:
+    """``call_at(deadline_ns, callback)``: ``callback()`` on the loop at ``deadline_ns``
+    (``time.monotonic_ns`` clock), give or take the thread's wake-up."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._due: list[tuple[int, int, Callable[[], None]]] = []  # (deadline, seq, callback)
+        self._seq = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def call_at(self, deadline_ns: int, callback: Callable[[], None]) -> None:
+        with self._changed:
+            heapq.heappush(self._due, (deadline_ns, next(self._seq), callback))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="precise-timer",
+                                                daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                wait_ns = self._due[0][0] - time.monotonic_ns()
+                if wait_ns > 0:
+                    self._changed.wait(wait_ns / 1e9)
+                    continue
+                _, _, callback = heapq.heappop(self._due)
+                try:
+                    self.loop.call_soon_threadsafe(callback)
+                except RuntimeError:  # the loop is closed: nobody is waiting any more
+                    self._due.clear()
+
+
+_timers: dict[asyncio.AbstractEventLoop, PreciseTimer] = {}
+
+
+def for_loop(loop: asyncio.AbstractEventLoop) -> PreciseTimer:
+    """The loop's timer (one thread per loop, made on first use)."""
+    timer = _timers.get(loop)
+    if timer is None:
+        timer = _timers[loop] = PreciseTimer(loop)
+    return timer
