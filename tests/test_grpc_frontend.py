@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import queue
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import grpc
 import numpy as np
@@ -19,7 +20,6 @@ from grpc_support import start_server
 from serverproc import ServerProcess
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
-
 from tritoncore.protocol import health_pb2
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from tritonclient.grpc import service_pb2 as theirs
-
 from tritoncore.protocol import grpc_service_pb2 as ours
 from tritoncore.protocol import health_pb2
 
@@ -57,7 +56,6 @@ def test_model_config_messages_are_wire_compatible_with_triton() -> None:
     (Field names are the config owner's to check; see tests of model_config.proto.)
     """
     from tritonclient.grpc import model_config_pb2 as their_mc
-
     from tritoncore.protocol import model_config_pb2 as our_mc
 
     for name, message in their_mc.DESCRIPTOR.message_types_by_name.items():

@@ -10,11 +10,10 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.plugins import PluginManager, parse_filter
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tritoncore.errors import TritonError
 from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.repository import overrides, scan

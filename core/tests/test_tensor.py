@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from tritoncore import dtypes
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.tensor import Tensor, deserialize_bytes, serialize_bytes

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Callable, Coroutine
-from typing import Any
 from importlib import metadata
+from typing import Any
 
 import numpy as np
 from tritoncore import dtypes
