@@ -1,0 +1,89 @@
+"""HTTP decode keeps the layout of binary-only request JSON: a repeated header decodes from the
+cache to exactly what parsing it would give, and the body is still checked against it."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.frontends.http import infer_codec
+
+LOADED = SimpleNamespace(version=3)
+SERVER = SimpleNamespace(system_shm=SimpleNamespace(allowed=True))
+
+
+def header(shapes: list[list[int]], **extra: object) -> bytes:
+    doc = {"inputs": [{"name": f"IN{i}", "datatype": "FP32", "shape": shape,
+                       "parameters": {"binary_data_size": 4 * int(np.prod(shape))}}
+                      for i, shape in enumerate(shapes)],
+           "outputs": [{"name": "OUT", "parameters": {"binary_data": True}}], **extra}
+    return orjson.dumps(doc)
+
+
+def decode(head: bytes, *arrays: np.ndarray) -> infer_codec.DecodedRequest:
+    body = head + b"".join(a.astype(np.float32).tobytes() for a in arrays)
+    return infer_codec.decode(SERVER, LOADED, "m", body, len(head))
+
+
+def test_a_repeated_header_decodes_from_the_cache_with_its_own_data() -> None:
+    head = header([[2]], id="req-7", parameters={"priority": 2, "custom": "v"})
+    first = decode(head, np.array([1.0, 2.0]))
+    assert head in infer_codec._layouts
+    second = decode(head, np.array([5.0, 6.0]))
+    for decoded, values in ((first, [1.0, 2.0]), (second, [5.0, 6.0])):
+        request = decoded.request
+        assert request.inputs["IN0"].as_numpy().tolist() == values
+        assert (request.id, request.priority, request.parameters) == ("req-7", 2, {"custom": "v"})
+        assert (request.model_version, request.requested_outputs) == (3, ["OUT"])
+        assert list(decoded.outputs or ()) == ["OUT"]
+    assert second.request is not first.request
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (b"\0\0\0\0", "4 bytes of binary data follow the inputs unused"),
+    (None, "runs past the end of the body"),
+])
+def test_the_body_is_checked_against_a_cached_layout(extra: bytes | None, message: str) -> None:
+    head = header([[2]])
+    decode(head, np.zeros(2))  # cached now
+    body = head + np.zeros(2, np.float32).tobytes()
+    body = body + extra if extra is not None else body[:-4]
+    with pytest.raises(TritonError) as err:
+        infer_codec.decode(SERVER, LOADED, "m", body, len(head))
+    assert err.value.code is ErrorCode.INVALID_ARG and message in err.value.message
+
+
+def test_a_header_with_json_data_is_never_cached() -> None:
+    """The values are in the JSON itself, so a cached layout could not carry them."""
+    head = orjson.dumps({"inputs": [
+        {"name": "IN0", "datatype": "FP32", "shape": [1], "data": [1.5]},
+        {"name": "IN1", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": 4}}]})
+    for value in (2.5, 3.5):
+        body = head + np.array([value], np.float32).tobytes()
+        decoded = infer_codec.decode(SERVER, LOADED, "m", body, len(head))
+        assert decoded.request.inputs["IN0"].as_numpy().tolist() == [1.5]
+        assert decoded.request.inputs["IN1"].as_numpy().tolist() == [value]
+    assert head not in infer_codec._layouts
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 3), min_size=0, max_size=3), min_size=1, max_size=3),
+       st.integers(0, 2**32 - 1))
+def test_cached_and_parsed_decodes_agree(shapes: list[list[int]], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    head = header(shapes)
+    infer_codec._layouts.pop(head, None)
+    arrays = [rng.standard_normal(shape).astype(np.float32) for shape in shapes]
+    parsed = decode(head, *arrays)
+    cached = decode(head, *arrays)
+    for decoded in (parsed, cached):
+        got = decoded.request.inputs
+        assert list(got) == [f"IN{i}" for i in range(len(shapes))]
+        for i, array in enumerate(arrays):
+            assert got[f"IN{i}"].shape == tuple(shapes[i])
+            assert np.array_equal(got[f"IN{i}"].as_numpy(), array)
