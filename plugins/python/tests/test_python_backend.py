@@ -252,6 +252,30 @@ def test_a_crashing_stub_fails_its_request_and_is_restarted(repo: Path, mode: st
     assert shm_entries() == before
 
 
+def test_a_stub_killed_while_idle_is_restarted_by_the_next_request(repo: Path) -> None:
+    """No execute was in flight when it died: the next request fails naming the death and
+    starts the restart; the one after it is served by a new stub."""
+
+    async def go() -> None:
+        async with serve(repo, "add_sub") as server:
+            a = np.ones(4, np.float32)
+            await server.infer(req("add_sub", INPUT0=a, INPUT1=a))
+            (first,) = stub_children()
+            os.kill(first, 9)
+            instance = server.model("add_sub").runners[0].instance
+            while instance.stub.dead is None:  # type: ignore[attr-defined]
+                await asyncio.sleep(0.01)
+            with pytest.raises(TritonError) as info:
+                await server.infer(req("add_sub", INPUT0=a, INPUT1=a))
+            assert "was killed by SIGKILL" in info.value.message
+            r = await server.infer(req("add_sub", INPUT0=a, INPUT1=a))
+            assert out(r, "OUTPUT0").tolist() == [2.0] * 4
+            now = stub_children()
+            assert len(now) == 1 and now != [first]
+
+    run(go())
+
+
 def test_arena_grows_for_large_tensors(repo: Path) -> None:
     async def go() -> None:
         add(repo, "add_sub")

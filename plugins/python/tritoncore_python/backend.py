@@ -231,7 +231,10 @@ class PythonInstance(ModelInstance):
         message = {"op": "execute", "id": rids[0], "model_name": self.ctx.model.name,
                    "in_size": stub.inputs.arena.size, "requests": batch, "release": self.release}
         self.release = []
-        stub.submit(message, lambda reply: self._executed(rids, reply, done))
+        try:
+            stub.submit(message, lambda reply: self._executed(rids, reply, done))
+        except StubDied as exc:  # it died while idle: nothing was waiting to notice
+            self._executed(rids, exc, done)
 
     def _write_inputs(self, arena: Allocator, rid: int,
                       request: InferenceRequest) -> list[tuple[Any, ...]]:
