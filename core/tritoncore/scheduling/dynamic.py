@@ -76,7 +76,7 @@ class DynamicBatcher(WorkerScheduler):
         self.clock = clock
         self.ordering = InOrder() if config.dynamic_batching.preserve_ordering else None
         self.ragged = frozenset(i.name for i in config.input if i.allow_ragged_batch)
-        self.timer = timer.for_loop(asyncio.get_running_loop())  # queue delays below 1 ms
+        self.timer = timer.PreciseTimer(asyncio.get_running_loop())  # delays below 1 ms
         self._alarm_ns: int | None = None
 
     def _admit(self, request: InferenceRequest) -> None:

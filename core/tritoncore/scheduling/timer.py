@@ -1,9 +1,10 @@
 """Wake-ups at sub-millisecond deadlines for an event loop whose timers tick in whole
 milliseconds (uvloop rounds a 0.5 ms timeout down to 0 and 0.9 ms up to about 1.1 ms).
 
-One daemon thread per loop sleeps until the earliest deadline (a condition wait, with the GIL
-released) and hands the callback to the loop. Polling the loop instead kept the GIL busy and
-starved threads that need it, such as grpc.aio's poller.
+A daemon thread sleeps until the earliest deadline (a condition wait, with the GIL released)
+and hands the callback to the loop; it ends after a second with nothing due and is started
+again by the next ``call_at``. Polling the loop instead kept the GIL busy and starved threads
+that need it, such as grpc.aio's poller.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import itertools
 import threading
 import time
 from collections.abc import Callable
+
+IDLE_S = 1.0  # the thread ends after this long with nothing due
 
 
 class PreciseTimer:
@@ -40,7 +43,9 @@ class PreciseTimer:
         with self._changed:
             while True:
                 if not self._due:
-                    self._changed.wait()
+                    if not self._changed.wait(IDLE_S) and not self._due:
+                        self._thread = None
+                        return
                     continue
                 wait_ns = self._due[0][0] - time.monotonic_ns()
                 if wait_ns > 0:
@@ -51,14 +56,3 @@ class PreciseTimer:
                     self.loop.call_soon_threadsafe(callback)
                 except RuntimeError:  # the loop is closed: nobody is waiting any more
                     self._due.clear()
-
-
-_timers: dict[asyncio.AbstractEventLoop, PreciseTimer] = {}
-
-
-def for_loop(loop: asyncio.AbstractEventLoop) -> PreciseTimer:
-    """The loop's timer (one thread per loop, made on first use)."""
-    timer = _timers.get(loop)
-    if timer is None:
-        timer = _timers[loop] = PreciseTimer(loop)
-    return timer
