@@ -125,6 +125,21 @@ def _raw_input(loaded: Any, body: Any) -> dict[str, Tensor]:
     return {spec.name: Tensor.from_buffer(spec.name, dt.name, shape, view)}
 
 
+def _binary_input(name: str, datatype: str, shape: tuple[int, ...], view: memoryview,
+                  offset: int, size: int) -> Tensor:
+    """Input ``name``: ``size`` bytes of the body at ``offset`` (a view, no copy)."""
+    if offset + size > len(view):
+        raise invalid_arg(f"input '{name}': {BINARY_DATA_SIZE} {size} runs past the end "
+                          f"of the body ({len(view) - offset} bytes of binary data left)")
+    return Tensor.from_buffer(name, datatype, shape, view[offset:offset + size])
+
+
+def _check_all_used(offset: int, end: int) -> None:
+    if offset != end:
+        raise invalid_arg(f"{end - offset} bytes of binary data follow the inputs unused; "
+                          f"'{BINARY_DATA_SIZE}' parameters must account for the whole body")
+
+
 def decode(server: Any, loaded: Any, model_name: str, body: bytes,
            header_length: int | None) -> DecodedRequest:
     """Build the request from the body; INVALID_ARG says what is wrong with it."""
@@ -174,15 +189,9 @@ class _Layout:
                 offset: int) -> DecodedRequest:
         tensors = {}
         for name, datatype, shape, size in self.inputs:
-            if offset + size > len(view):
-                raise invalid_arg(f"input '{name}': {BINARY_DATA_SIZE} {size} runs past the end "
-                                  f"of the body ({len(view) - offset} bytes of binary data left)")
-            tensors[name] = Tensor.from_buffer(name, datatype, shape, view[offset:offset + size])
+            tensors[name] = _binary_input(name, datatype, shape, view, offset, size)
             offset += size
-        if offset != len(view):
-            raise invalid_arg(f"{len(view) - offset} bytes of binary data follow the inputs "
-                              f"unused; '{BINARY_DATA_SIZE}' parameters must account for the "
-                              "whole body")
+        _check_all_used(offset, len(view))
         request = InferenceRequest(model_name, tensors, version, id=self.id)
         if self.parameters:
             apply_request_parameters(request, self.parameters)
@@ -242,10 +251,7 @@ def _decode_doc(server: Any, loaded: Any, model_name: str, doc: dict[str, Any],
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
                 raise invalid_arg(f"input '{name}': '{BINARY_DATA_SIZE}' must be a non-negative "
                                   f"integer, got {size!r}")
-            if offset + size > end:
-                raise invalid_arg(f"input '{name}': {BINARY_DATA_SIZE} {size} runs past the end "
-                                  f"of the body ({end - offset} bytes of binary data left)")
-            tensor = Tensor.from_buffer(name, datatype, shape, view[offset:offset + size])
+            tensor = _binary_input(name, datatype, shape, view, offset, size)
             offset += size
         else:
             ref = shm_ref(f"input '{name}'", params)
@@ -259,9 +265,7 @@ def _decode_doc(server: Any, loaded: Any, model_name: str, doc: dict[str, Any],
                 raise invalid_arg(f"input '{name}' has no data: give 'data', the "
                                   f"'{BINARY_DATA_SIZE}' parameter or a shared memory region")
         tensors[name] = tensor
-    if offset != end:
-        raise invalid_arg(f"{end - offset} bytes of binary data follow the inputs unused; "
-                          f"'{BINARY_DATA_SIZE}' parameters must account for the whole body")
+    _check_all_used(offset, end)
 
     request = InferenceRequest(model_name, tensors, loaded.version)
     rid = doc.get("id")
