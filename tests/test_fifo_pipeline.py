@@ -106,6 +106,33 @@ def test_an_instance_that_answers_inside_submit_does_not_recurse() -> None:
     asyncio.run(go())
 
 
+def test_submit_is_preferred_to_an_async_execute() -> None:
+    """The Python backend has both forms; the awaitable one costs a task per batch."""
+    class BothForms(HandDriven):
+        async def execute(  # type: ignore[override]
+                self, requests: list[InferenceRequest]) -> list[InferenceResponse]:
+            raise AssertionError("the core must call submit")
+
+    async def go() -> None:
+        instance = BothForms(1)
+        runner = InstanceRunner("m", "m_0", instance, ModelStats(), 0, False)
+        answers = Answers()
+        finished: list[bool] = []
+        runner.start([answers.request("a", 3.0)], lambda: finished.append(True))
+        assert instance.seen == ["a"] and not finished  # begun synchronously, still held
+        instance.finish_oldest()
+        assert finished == [True]
+        assert answers.got["a"][0].outputs[0].as_numpy().tolist() == [6.0]
+        run = asyncio.get_running_loop().create_task(runner.run([answers.request("b", 1.0)]))
+        await asyncio.sleep(0)
+        assert instance.seen == ["a", "b"]
+        instance.finish_oldest()
+        await asyncio.wait_for(run, 1)
+        assert answers.got["b"][0].outputs[0].as_numpy().tolist() == [2.0]
+
+    asyncio.run(go())
+
+
 @settings(max_examples=200, deadline=None)
 @given(depths=st.lists(st.integers(1, 3), min_size=1, max_size=3),
        steps=st.lists(st.one_of(st.just(-1), st.integers(0, 2)), max_size=60))

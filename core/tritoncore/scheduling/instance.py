@@ -48,9 +48,10 @@ class InstanceRunner:
     def instance(self, instance: ModelInstance) -> None:
         self._instance = instance
         # decided once: an async execute runs on the loop, a plain one in the worker thread,
-        # and an instance with the callback form (``submit``) is called without either
-        self._async = inspect.iscoroutinefunction(instance.execute)
+        # and an instance with the callback form (``submit``) is called without either, even
+        # when it also has an async execute
         self._submit = instance.submit
+        self._async = self._submit is None and inspect.iscoroutinefunction(instance.execute)
         self.depth = max(1, instance.pipeline_depth)
 
     def start(self, requests: list[InferenceRequest], on_done: Callable[[], None]) -> None:

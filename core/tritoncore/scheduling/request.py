@@ -59,7 +59,10 @@ class ResponseSender:
         if response is None:
             response = InferenceResponse()
         response.final = final
-        self.deliver(response)
+        deliver = self.deliver
+        if final:
+            self._release()
+        deliver(response)
 
     def fail(self, error: TritonError) -> None:
         """Close the request with an error unless it is already closed."""
@@ -67,7 +70,19 @@ class ResponseSender:
             if self._final:
                 return
             self._final = True
-        self.deliver(InferenceResponse(error=error, final=True))
+        deliver = self.deliver
+        self._release()
+        deliver(InferenceResponse(error=error, final=True))
+
+    def _release(self) -> None:
+        """Drop the delivery callback once the request is closed. It usually reaches back to
+        the request (frontend closures, the connection holding the request), and that cycle
+        would leave every request's objects to the garbage collector."""
+        self.deliver = _closed
+
+
+def _closed(response: InferenceResponse) -> None:
+    raise AssertionError("a closed request's sender delivered a response")  # send() refuses
 
 
 class CancelFlag:
