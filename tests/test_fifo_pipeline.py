@@ -9,7 +9,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tritoncore.backend import BatchDone, ModelInstance
+from tritoncore.config.parse import parse_model_config_text
 from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.scheduling.dynamic import DynamicBatcher
 from tritoncore.scheduling.instance import InstanceRunner
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse, ResponseSender
 from tritoncore.scheduling.scheduler import FifoScheduler
@@ -129,6 +131,37 @@ def test_submit_is_preferred_to_an_async_execute() -> None:
         instance.finish_oldest()
         await asyncio.wait_for(run, 1)
         assert answers.got["b"][0].outputs[0].as_numpy().tolist() == [2.0]
+
+    asyncio.run(go())
+
+
+def test_the_dynamic_batcher_holds_at_most_two_batches_of_a_deeper_instance() -> None:
+    config = parse_model_config_text(
+        'name: "m" max_batch_size: 2 input [{ name: "IN" data_type: TYPE_FP32 dims: [1] }]\n'
+        "dynamic_batching { max_queue_delay_microseconds: 0 }")
+
+    async def go() -> None:
+        instance = HandDriven(4)
+        runner = InstanceRunner("m", "m_0", instance, ModelStats(), 2, False)
+        batcher = DynamicBatcher("m", [runner], config)
+        batcher.start()
+        answers = Answers()
+        for i in range(8):
+            batcher.enqueue(answers.request(str(i), float(i)))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert [len(batch) for batch, _ in instance.held] == [2, 2]  # not 4 batches
+        assert batcher.pending() == 4
+        while instance.held:
+            instance.finish_oldest()
+            for _ in range(20):
+                await asyncio.sleep(0)
+        assert sorted(answers.got, key=int) == [str(i) for i in range(8)]
+        await asyncio.wait_for(batcher.drain(), 1)
+        fifo, (deep,) = setup([4])
+        for i in range(8):
+            fifo.enqueue(answers.request(f"f{i}", 1.0))
+        assert len(deep.held) == 4 and fifo.pending() == 4  # FIFO uses the whole depth
 
     asyncio.run(go())
 

@@ -109,8 +109,9 @@ class ModelInstance(abc.ABC):
 
     submit: Callable[[list[InferenceRequest], BatchDone], None] | None = None
     #: How many batches the core may hand over before the previous one finished. An instance
-    #: that queues work in another process (a Python stub) uses 2 to hide the round trip; it
-    #: still runs its batches one at a time, in order. Sequence batching always uses 1.
+    #: that queues work in another process (a Python stub) uses more than 1 to hide the round
+    #: trip; it still runs its batches one at a time, in order. The dynamic batcher uses at
+    #: most 2 (deeper would split batches), sequence batching always 1.
     pipeline_depth: int = 1
 
     @abc.abstractmethod

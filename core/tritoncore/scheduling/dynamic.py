@@ -65,6 +65,10 @@ class InOrder:
         request.sender.deliver = ordered
 
 
+#: Batches the dynamic batcher hands an instance before the previous one finished.
+BATCH_PIPELINE_DEPTH = 2
+
+
 class DynamicBatcher(WorkerScheduler):
     """Batches queued requests per ``dynamic_batching`` (sizes, delay, priorities, policies)."""
 
@@ -78,6 +82,11 @@ class DynamicBatcher(WorkerScheduler):
         self.ragged = frozenset(i.name for i in config.input if i.allow_ragged_batch)
         self.timer = timer.PreciseTimer(asyncio.get_running_loop())  # delays below 1 ms
         self._alarm_ns: int | None = None
+
+    def _depth(self, runner: InstanceRunner) -> int:
+        """At most two batches per instance: a deeper pipeline splits the queue into more,
+        smaller batches (each worker takes what is there when it frees up)."""
+        return min(runner.depth, BATCH_PIPELINE_DEPTH)
 
     def _admit(self, request: InferenceRequest) -> None:
         self.planner.add(Pending(
