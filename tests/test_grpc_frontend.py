@@ -1,5 +1,5 @@
 """The gRPC frontend driven by the real ``tritonclient.grpc`` (sync, aio, streaming) against a
-real ``tritoncore serve`` process."""
+real ``tritoncore serve`` process, once per transport (tritoncore's own HTTP/2 and grpcio)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ from tritonclient.utils import InferenceServerException
 from tritoncore.protocol import health_pb2
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path_factory.mktemp("grpc"))
+@pytest.fixture(scope="module", params=["native", "grpcio"])
+def server(tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    proc = start_server(tmp_path_factory.mktemp("grpc"), f"--grpc-transport={request.param}")
     yield proc
     assert proc.stop() == 0
 

@@ -38,7 +38,7 @@ async def _abort(context: grpc.aio.ServicerContext, error: TritonError) -> None:
     await context.abort(_STATUS[error.code], error.message)
 
 
-def _unexpected(exc: Exception) -> TritonError:
+def unexpected(exc: Exception) -> TritonError:
     log.exception("gRPC handler failed")
     return TritonError(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
@@ -114,7 +114,7 @@ class InferenceService:
             except TritonError as exc:
                 out.put_nowait(codec.stream_error(decoded, msg, exc))
             except Exception as exc:  # noqa: BLE001 - one request must not end the stream
-                out.put_nowait(codec.stream_error(decoded, msg, _unexpected(exc)))
+                out.put_nowait(codec.stream_error(decoded, msg, unexpected(exc)))
 
         async def read() -> None:
             try:
@@ -287,6 +287,8 @@ _HEALTH_RPCS: dict[str, tuple[Any, Any, str]] = {
     "Check": (health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse, "unary"),
     "Watch": (health_pb2.HealthCheckRequest, health_pb2.HealthCheckResponse, "server-stream"),
 }
+#: service -> its RPCs
+RPCS = {SERVICE: _INFERENCE_RPCS, HEALTH_SERVICE: _HEALTH_RPCS}
 
 
 def _guard_unary(fn: Handler, rule: restricted.Restriction | None) -> Handler:
@@ -300,7 +302,7 @@ def _guard_unary(fn: Handler, rule: restricted.Restriction | None) -> Handler:
             except (asyncio.CancelledError, grpc.aio.AbortError):
                 raise
             except Exception as exc:  # noqa: BLE001
-                await _abort(context, _unexpected(exc))
+                await _abort(context, unexpected(exc))
         return call
 
     async def restricted_call(msg: Any, context: Any) -> Any:
@@ -336,7 +338,7 @@ def register(grpc_server: grpc.aio.Server, server: Server,
              rules: dict[str, restricted.Restriction]) -> None:
     """Add both services' handlers to ``grpc_server``."""
     service = InferenceService(server)
-    for name, rpcs in ((SERVICE, _INFERENCE_RPCS), (HEALTH_SERVICE, _HEALTH_RPCS)):
+    for name, rpcs in RPCS.items():
         handlers = _handlers(service, rpcs, rules)
         adder = getattr(grpc_server, "add_registered_method_handlers", None)
         if adder is not None:  # grpcio >= 1.62: no per-call generic lookup
@@ -346,4 +348,4 @@ def register(grpc_server: grpc.aio.Server, server: Server,
                 (grpc.method_handlers_generic_handler(name, handlers),))
 
 
-__all__ = ["InferenceService", "register"]
+__all__ = ["RPCS", "InferenceService", "register", "unexpected"]

@@ -1,0 +1,375 @@
+"""tritoncore's own HTTP/2 for gRPC (``frontends/grpc/http2.py`` and ``calls.py``): real
+clients (tritonclient, grpcio) and a raw-socket HTTP/2 peer against a real server, plus the
+connection driven directly for framing, HPACK and flow-control invariants."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import hpack
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+import tritonclient.grpc.aio as aioclient
+from grpc_support import start_server
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from serverproc import ServerProcess
+from tritoncore.frontends.grpc import http2
+from tritoncore.protocol import grpc_service_pb2 as pb
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = start_server(tmp_path_factory.mktemp("h2"))  # the native transport is the default
+    yield proc
+    assert proc.stop() == 0
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[grpcclient.InferenceServerClient]:
+    c = grpcclient.InferenceServerClient(server.grpc_url)
+    yield c
+    c.close()
+
+
+def fp32(name: str, array: np.ndarray) -> grpcclient.InferInput:
+    t = grpcclient.InferInput(name, list(array.shape), "FP32")
+    t.set_data_from_numpy(array)
+    return t
+
+
+# --- real clients ----------------------------------------------------------------------------
+
+
+def test_tensors_larger_than_every_window_both_ways(client: grpcclient.InferenceServerClient
+                                                  ) -> None:
+    """48 MiB in and out: many DATA frames, the client's window refilled many times."""
+    big = np.random.default_rng(1).random(12 * 1024 * 1024, dtype=np.float32)
+    result = client.infer("identity_fp32", [fp32("INPUT0", big)])
+    assert np.array_equal(result.as_numpy("OUTPUT0"), big)
+
+
+@pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
+def test_compressed_requests(client: grpcclient.InferenceServerClient, algorithm: str) -> None:
+    data = np.arange(5000, dtype=np.float32)
+    result = client.infer("identity_fp32", [fp32("INPUT0", data)],
+                          compression_algorithm=algorithm)
+    assert np.array_equal(result.as_numpy("OUTPUT0"), data)
+
+
+def test_unknown_method_is_unimplemented(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.grpc_url) as channel:
+        call = channel.unary_unary("/inference.GRPCInferenceService/NoSuchRpc",
+                                   request_serializer=lambda b: b,
+                                   response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as err:
+            call(b"")
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "NoSuchRpc" in (err.value.details() or "")
+
+
+def test_an_unparsable_message_is_invalid_argument(server: ServerProcess) -> None:
+    with grpc.insecure_channel(server.grpc_url) as channel:
+        call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                   request_serializer=lambda b: b,
+                                   response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as err:
+            call(b"\xff\xff\xff")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "ModelInferRequest" in (err.value.details() or "")
+
+
+def test_many_concurrent_calls_on_one_connection(server: ServerProcess) -> None:
+    async def go() -> None:
+        c = aioclient.InferenceServerClient(server.grpc_url)
+        try:
+            async def one(i: int) -> None:
+                data = np.full(4, i, np.float32)
+                inputs = [fp32("INPUT0", data), fp32("INPUT1", data * 2)]
+                r = await c.infer("add_sub", inputs)
+                assert r.as_numpy("OUTPUT0").tolist() == data.tolist()  # identity add_sub
+                assert r.as_numpy("OUTPUT1").tolist() == (data * 2).tolist()
+
+            await asyncio.gather(*(one(i) for i in range(300)))
+        finally:
+            await c.close()
+
+    asyncio.run(go())
+
+
+# --- a raw HTTP/2 peer -----------------------------------------------------------------------
+
+
+class RawPeer:
+    """A hand-driven HTTP/2 client: frames out, frames in."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=5)
+        self.encoder = hpack.Encoder()
+        self.decoder = hpack.Decoder()
+        self.buffer = b""
+
+    def send(self, ftype: int, flags: int, sid: int, payload: bytes = b"") -> None:
+        self.sock.sendall(http2._frame(ftype, flags, sid, payload))
+
+    def start(self) -> None:
+        self.sock.sendall(http2.PREFACE)
+        self.send(http2.SETTINGS, 0, 0)
+
+    def call(self, sid: int, method: str, message: bytes, **extra: str) -> None:
+        headers = [(":method", "POST"), (":scheme", "http"), (":path", method),
+                   (":authority", "x"), ("content-type", "application/grpc"),
+                   ("te", "trailers"), *extra.items()]
+        self.send(http2.HEADERS, http2.END_HEADERS, sid, self.encoder.encode(headers))
+        body = b"\x00" + len(message).to_bytes(4, "big") + message
+        self.send(http2.DATA, http2.END_STREAM, sid, body)
+
+    def frame(self) -> tuple[int, int, int, bytes] | None:
+        """The next frame; None when the server closed the connection."""
+        while True:
+            if len(self.buffer) >= 9:
+                hi, lo, ftype, flags, sid = http2._HEADER.unpack_from(self.buffer)
+                size = (hi << 8) | lo
+                if len(self.buffer) >= 9 + size:
+                    payload = self.buffer[9 : 9 + size]
+                    self.buffer = self.buffer[9 + size :]
+                    return ftype, flags, sid, payload
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+
+    def status_of(self, sid: int) -> dict[str, str]:
+        """Headers of the frame that ends stream ``sid`` (its trailers)."""
+        while (f := self.frame()) is not None:
+            ftype, flags, fsid, payload = f
+            if ftype == http2.HEADERS:
+                headers = dict(self.decoder.decode(payload))
+                if fsid == sid and flags & http2.END_STREAM:
+                    return headers
+        raise AssertionError("the connection closed first")
+
+
+def test_server_side_deadline(server: ServerProcess) -> None:
+    """The slow model takes 300 ms; a 100 ms grpc-timeout is answered DEADLINE_EXCEEDED by
+    the server itself (this peer never gives up on its own)."""
+    peer = RawPeer(server.grpc_url)
+    peer.start()
+    req = pb.ModelInferRequest(model_name="slow")
+    t = req.inputs.add(name="INPUT0", datatype="FP32", shape=[1])
+    del t  # data goes in raw_input_contents
+    req.raw_input_contents.append(np.ones(1, np.float32).tobytes())
+    began = time.monotonic()
+    peer.call(1, "/inference.GRPCInferenceService/ModelInfer", req.SerializeToString(),
+              **{"grpc-timeout": "100m"})
+    trailers = peer.status_of(1)
+    assert trailers["grpc-status"] == "4" and trailers["grpc-message"] == "Deadline Exceeded"
+    assert time.monotonic() - began < 0.29
+    peer.sock.close()
+
+
+def test_a_protocol_error_ends_that_connection_only(server: ServerProcess,
+                                                     client: grpcclient.InferenceServerClient
+                                                     ) -> None:
+    peer = RawPeer(server.grpc_url)
+    peer.start()
+    peer.send(http2.PUSH_PROMISE, http2.END_HEADERS, 1, b"\x00\x00\x00\x02")
+    frames = []
+    while (f := peer.frame()) is not None:
+        frames.append(f)
+    goaway = [payload for ftype, _, _, payload in frames if ftype == http2.GOAWAY]
+    assert goaway and struct.unpack(">LL", goaway[0][:8])[1] == http2.PROTOCOL_ERROR
+    assert b"PUSH_PROMISE" in goaway[0][8:]
+    assert client.is_server_ready()
+
+
+def test_http1_on_the_grpc_port_is_closed(server: ServerProcess,
+                                          client: grpcclient.InferenceServerClient) -> None:
+    with socket.create_connection(("127.0.0.1", server.grpc_port), timeout=5) as s:
+        s.sendall(b"GET /v2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+    assert b"HTTP/1.1" not in data  # no HTTP/1 answer: settings, then GOAWAY, then EOF
+    assert client.is_server_live()
+
+
+def test_ping_is_acknowledged_with_its_payload(server: ServerProcess) -> None:
+    peer = RawPeer(server.grpc_url)
+    peer.start()
+    peer.send(http2.PING, 0, 0, b"12345678")
+    while (f := peer.frame()) is not None:
+        if f[0] == http2.PING:
+            assert f[1] & http2.ACK and f[3] == b"12345678"
+            break
+    else:
+        raise AssertionError("no PING ack")
+    peer.sock.close()
+
+
+# --- the connection driven directly ----------------------------------------------------------
+
+
+class Transport:
+    """Collects what the connection writes."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def writelines(self, parts: list[bytes]) -> None:
+        for p in parts:
+            self.out += p
+
+    def close(self) -> None:
+        self.closed = True
+
+    def frames(self) -> list[tuple[int, int, int, bytes]]:
+        out, pos = [], 0
+        while pos < len(self.out):
+            hi, lo, ftype, flags, sid = http2._HEADER.unpack_from(self.out, pos)
+            size = (hi << 8) | lo
+            out.append((ftype, flags, sid, bytes(self.out[pos + 9 : pos + 9 + size])))
+            pos += 9 + size
+        self.out.clear()
+        return out
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.streams: dict[int, http2.Stream] = {}
+
+    def on_headers(self, stream: http2.Stream, headers: http2.Headers, end: bool) -> None:
+        self.streams[stream.id] = stream
+        self.events.append(("headers", stream.id, headers, end))
+
+    def on_data(self, stream: http2.Stream, data: bytes, end: bool) -> None:
+        if self.events and self.events[-1][:2] == ("data", stream.id) and not self.events[-1][3]:
+            before = self.events.pop()[2]  # data may arrive in any number of pieces
+            data = before + data
+        self.events.append(("data", stream.id, bytes(data), end))
+
+    def on_reset(self, stream: http2.Stream) -> None:
+        self.events.append(("reset", stream.id))
+
+
+def connect() -> tuple[http2.Http2Connection, Transport, Recorder]:
+    recorder = Recorder()
+    conn = http2.Http2Connection(recorder, None)  # type: ignore[arg-type]
+    transport = Transport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    transport.frames()  # our SETTINGS and window update
+    return conn, transport, recorder
+
+
+HEADER_POOL = [[(":method", "POST"), (":path", f"/svc/M{i % 3}"), ("content-type",
+                "application/grpc"), ("x-key", f"value-{i}" * (i % 4))] for i in range(6)]
+
+
+def client_stream(choices: list[int], sizes: list[int]) -> tuple[bytes, list[tuple[Any, ...]]]:
+    """Bytes a client sends (calls with header lists from the pool, data of the given sizes,
+    pings between) and the events they must produce."""
+    enc = hpack.Encoder()
+    enc.header_table_size = 256  # small: entries are evicted, indices shift
+    wire = [http2.PREFACE, http2._frame(http2.SETTINGS, 0, 0, b"")]
+    events: list[tuple[Any, ...]] = []
+    for n, (choice, size) in enumerate(zip(choices, sizes, strict=True)):
+        sid = 2 * n + 1
+        headers = HEADER_POOL[choice]
+        block = enc.encode(headers)
+        half = len(block) // 2
+        wire.append(http2._frame(http2.HEADERS, 0, sid, block[:half]))  # CONTINUATION too
+        wire.append(http2._frame(http2.CONTINUATION, http2.END_HEADERS, sid, block[half:]))
+        data = bytes([n % 251]) * size
+        wire.append(http2._frame(http2.PING, 0, 0, b"p" * 8))
+        wire.append(http2._frame(http2.DATA, http2.PADDED | http2.END_STREAM, sid,
+                                 b"\x03" + data + b"\x00\x00\x00"))
+        events.append(("headers", sid, headers, False))
+        events.append(("data", sid, data, True))
+    return b"".join(wire), events
+
+
+@settings(max_examples=150, deadline=None)
+@given(choices=st.lists(st.integers(0, len(HEADER_POOL) - 1), min_size=1, max_size=12),
+       data=st.data())
+def test_any_split_of_the_byte_stream_gives_the_same_calls(choices: list[int],
+                                                           data: st.DataObject) -> None:
+    """Headers (HPACK with a churning dynamic table, CONTINUATION, the indexed-block cache),
+    padded DATA and PINGs, cut at arbitrary points, decode to what the client sent."""
+    sizes = data.draw(st.lists(st.integers(0, 300), min_size=len(choices),
+                               max_size=len(choices)))
+    wire, expected = client_stream(choices, sizes)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(wire)), max_size=20)))
+    conn, transport, recorder = connect()
+    for a, b in zip([0, *cuts], [*cuts, len(wire)], strict=True):
+        conn.data_received(wire[a:b])
+    assert recorder.events == expected
+    pings = [f for f in transport.frames() if f[0] == http2.PING]
+    assert len(pings) == len(choices) and all(f[1] & http2.ACK for f in pings)
+    assert not transport.closed
+
+
+@settings(max_examples=100, deadline=None)
+@given(window=st.integers(1, 50), frame_max=st.just(16384),
+       sizes=st.lists(st.integers(0, 120), min_size=1, max_size=4),
+       grants=st.lists(st.integers(1, 60), max_size=30))
+def test_sends_respect_the_peers_windows_and_keep_order(window: int, frame_max: int,
+                                                        sizes: list[int],
+                                                        grants: list[int]) -> None:
+    """DATA never exceeds the stream's or the connection's window; what was held goes out in
+    order once WINDOW_UPDATEs arrive, and the trailers come last."""
+    conn, transport, recorder = connect()
+    settings_frame = struct.pack(">HL", http2.INITIAL_WINDOW_SIZE, window)
+    conn.data_received(http2.PREFACE + http2._frame(http2.SETTINGS, 0, 0, settings_frame))
+    conn.data_received(http2._frame(http2.HEADERS, http2.END_HEADERS | http2.END_STREAM, 1,
+                                    hpack.Encoder().encode([(":path", "/x")])))
+    stream = recorder.streams[1]
+    payloads = [bytes([i + 1]) * n for i, n in enumerate(sizes)]
+    stream.send_headers(b"\x88")
+    for p in payloads:
+        stream.send_data(p)
+    stream.send_headers(b"\x88", end=True)
+    sent = bytearray()
+    used = 0
+    stream_window, conn_window = window, http2.DEFAULT_WINDOW
+    trailers_seen = False
+    for grant in [*grants, 10_000]:
+        for ftype, flags, sid, payload in transport.frames():
+            if ftype == http2.DATA:
+                assert not trailers_seen
+                used += len(payload)
+                assert used <= stream_window and used <= conn_window
+                sent += payload
+            elif ftype == http2.HEADERS and flags & http2.END_STREAM:
+                trailers_seen = True
+        stream_window += grant
+        conn.data_received(http2._frame(http2.WINDOW_UPDATE, 0, 1, struct.pack(">L", grant)))
+    for ftype, flags, _, payload in transport.frames():
+        if ftype == http2.DATA:
+            sent += payload
+        elif ftype == http2.HEADERS and flags & http2.END_STREAM:
+            trailers_seen = True
+    assert bytes(sent) == b"".join(payloads)
+    assert trailers_seen
+
+
+def test_a_client_reset_reaches_the_call() -> None:
+    conn, transport, recorder = connect()
+    conn.data_received(http2.PREFACE + http2._frame(
+        http2.HEADERS, http2.END_HEADERS, 1, hpack.Encoder().encode([(":path", "/x")])))
+    conn.data_received(http2._frame(http2.RST_STREAM, 0, 1, struct.pack(">L", http2.CANCEL)))
+    assert recorder.events[-1] == ("reset", 1)
+    recorder.streams[1].send_data(b"late")  # dropped: the stream is gone
+    assert not [f for f in transport.frames() if f[0] == http2.DATA]
