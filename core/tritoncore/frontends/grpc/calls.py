@@ -181,7 +181,10 @@ class Call:
         if not end:  # one request message, read when the client has sent all of it
             self.pending += data
             return
-        buf = self.pending + data if self.pending else data
+        buf: bytes | bytearray = data
+        if self.pending:
+            self.pending += data
+            buf = self.pending
         split = self._split(buf)
         if split is None:
             return
