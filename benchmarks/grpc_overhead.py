@@ -109,27 +109,34 @@ def main() -> int:
     ap.add_argument("--no-shm", action="store_true", help="skip the --shared-memory runs")
     ap.add_argument("--skip-python", action="store_true",
                     help="leave out tritoncore's Python-backend add_sub")
+    ap.add_argument("--transports", nargs="+", default=["native"], choices=["native", "grpcio"],
+                    help="tritoncore's gRPC transports to measure (one server each)")
     args = ap.parse_args()
     if not PERF_ANALYZER.exists():
         print(f"perf_analyzer not found at {PERF_ANALYZER}; run ../shared/peer-triton/install.sh")
         return 2
     work = Path(tempfile.mkdtemp(prefix="grpc_overhead_"))
-    server: subprocess.Popen[bytes] | None = None
+    servers: list[subprocess.Popen[bytes]] = []
     triton_http = None
     try:
-        tc_url = f"127.0.0.1:{free_port()}"
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tritoncore", "serve", "--model-repository",
-             str(repository(work / "tc", True)), "--allow-client-shm=true",
-             "--grpc-address", "127.0.0.1", "--grpc-port", tc_url.split(":")[1],
-             "--http-address", "127.0.0.1", "--http-port", str(free_port()),
-             "--allow-metrics=false"],
-            stdout=open(work / "tritoncore.log", "wb"),  # noqa: SIM115 - the server's lifetime
-            stderr=subprocess.STDOUT)
-        wait_ready(tc_url)
-        targets = [("tritoncore identity", "identity", tc_url, server.pid)]
-        if not args.skip_python:
-            targets.append(("tritoncore add_sub", "add_sub", tc_url, server.pid))
+        targets = []
+        repo = repository(work / "tc", True)
+        for transport in args.transports:
+            tc_url = f"127.0.0.1:{free_port()}"
+            server = subprocess.Popen(
+                [sys.executable, "-m", "tritoncore", "serve", "--model-repository", str(repo),
+                 "--allow-client-shm=true", f"--grpc-transport={transport}",
+                 "--grpc-address", "127.0.0.1", "--grpc-port", tc_url.split(":")[1],
+                 "--http-address", "127.0.0.1", "--http-port", str(free_port()),
+                 "--allow-metrics=false"],
+                stdout=open(work / f"tritoncore-{transport}.log", "wb"),  # noqa: SIM115
+                stderr=subprocess.STDOUT)
+            servers.append(server)
+            wait_ready(tc_url)
+            suffix = "" if args.transports == ["native"] else f" [{transport}]"
+            targets.append((f"tritoncore identity{suffix}", "identity", tc_url, server.pid))
+            if not args.skip_python:
+                targets.append((f"tritoncore add_sub{suffix}", "add_sub", tc_url, server.pid))
         if START_SH.exists():
             triton_http = free_port()
             triton_url = f"127.0.0.1:{free_port()}"
@@ -171,7 +178,7 @@ def main() -> int:
         if triton_http is not None:
             subprocess.run(["bash", str(START_SH), "stop", str(triton_http)],
                            check=False, capture_output=True, timeout=120)
-        if server is not None:
+        for server in servers:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
         shutil.rmtree(work, ignore_errors=True)
