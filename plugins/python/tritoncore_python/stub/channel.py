@@ -10,6 +10,8 @@ import pickle
 import socket
 import struct
 import threading
+import time
+from os import sched_yield as yield_cpu
 from typing import Any
 
 HEADER = struct.Struct("<I")
@@ -58,12 +60,16 @@ class BlockingChannel:
         with self.lock:
             self.sock.sendall(data)
 
-    def recv(self, wait: bool = True) -> dict[str, Any] | None:
+    def recv(self, wait: bool = True, spin_ns: int = 0) -> dict[str, Any] | None:
         """The next message; None when the server closed the channel (or, with
-        ``wait=False``, when no whole message has arrived yet). Callers serialize receives."""
+        ``wait=False``, when no whole message has arrived yet). ``spin_ns``: poll that long
+        before sleeping. Callers serialize receives."""
         while not self.pending:
+            data = self._poll(spin_ns) if spin_ns and wait else None
+            spin_ns = 0
             try:
-                data = self.sock.recv(1 << 16, 0 if wait else socket.MSG_DONTWAIT)
+                if data is None:
+                    data = self.sock.recv(1 << 16, 0 if wait else socket.MSG_DONTWAIT)
             except BlockingIOError:
                 return None
             if not data:
@@ -71,3 +77,15 @@ class BlockingChannel:
                 return None
             self.pending.extend(self.decoder.feed(data))
         return self.pending.pop(0)
+
+    def _poll(self, spin_ns: int) -> bytes | None:
+        """What arrives within ``spin_ns``, read without sleeping (None if nothing did)."""
+        recv = self.sock.recv
+        clock = time.perf_counter_ns
+        deadline = clock() + spin_ns
+        while clock() < deadline:
+            try:
+                return recv(1 << 16, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                yield_cpu()  # a runnable neighbour (the server, a client) goes first
+        return None
