@@ -373,3 +373,27 @@ def test_a_client_reset_reaches_the_call() -> None:
     assert recorder.events[-1] == ("reset", 1)
     recorder.streams[1].send_data(b"late")  # dropped: the stream is gone
     assert not [f for f in transport.frames() if f[0] == http2.DATA]
+
+
+@pytest.mark.parametrize("window", [5, 1000])
+def test_a_whole_unary_response_is_one_write_when_it_fits(window: int) -> None:
+    conn, transport, recorder = connect()
+    writes: list[bytes] = []
+    transport.write = lambda data: (writes.append(bytes(data)),  # type: ignore[method-assign]
+                                    transport.out.extend(data))
+    settings_frame = struct.pack(">HL", http2.INITIAL_WINDOW_SIZE, window)
+    conn.data_received(http2.PREFACE + http2._frame(http2.SETTINGS, 0, 0, settings_frame))
+    conn.data_received(http2._frame(http2.HEADERS, http2.END_HEADERS | http2.END_STREAM, 1,
+                                    hpack.Encoder().encode([(":path", "/x")])))
+    writes.clear()
+    transport.frames()
+    recorder.streams[1].send_whole(b"\x88", b"0123456789", b"\x89")
+    if window >= 10:
+        assert len(writes) == 1
+    conn.data_received(http2._frame(http2.WINDOW_UPDATE, 0, 1, struct.pack(">L", 100)))
+    frames = transport.frames()
+    assert [(f[0], f[1] & http2.END_STREAM) for f in frames if f[0] != http2.SETTINGS] == (
+        [(http2.HEADERS, 0), (http2.DATA, 0), (http2.HEADERS, 1)] if window >= 10 else
+        [(http2.HEADERS, 0), (http2.DATA, 0), (http2.DATA, 0), (http2.HEADERS, 1)])
+    assert b"".join(f[3] for f in frames if f[0] == http2.DATA) == b"0123456789"
+    assert 1 not in conn.streams

@@ -336,11 +336,10 @@ class Call:
         payload = _message(msg.SerializeToString())
         if self.headers_sent:
             self.stream.send_data(payload)
+            self.stream.send_headers(OK, end=True)
         else:
             self.headers_sent = True
-            self.stream.send_headers(HEADERS)
-            self.stream.send_data(payload)
-        self.stream.send_headers(OK, end=True)
+            self.stream.send_whole(HEADERS, payload, OK)
 
     def fail_with(self, error: TritonError) -> None:
         self.fail(STATUS[error.grpc_status], error.message)

@@ -96,6 +96,25 @@ class Stream:
     def send_data(self, data: bytes, end: bool = False) -> None:
         self.conn.queue(self, DATA, data, end)
 
+    def send_whole(self, head: bytes, data: bytes, tail: bytes) -> None:
+        """HEADERS, one DATA frame's worth and the trailers: in one write when they fit."""
+        conn = self.conn
+        size = len(data)
+        if (self.outbox or self.local_closed or conn.transport is None
+                or size > min(conn.peer_max_frame, self.send_window, conn.send_window)):
+            self.send_headers(head)
+            self.send_data(data)
+            self.send_headers(tail, end=True)
+            return
+        self.send_window -= size
+        conn.send_window -= size
+        self.local_closed = True
+        sid = self.id
+        conn.transport.write(_frame(HEADERS, END_HEADERS, sid, head)
+                             + _frame(DATA, 0, sid, data)
+                             + _frame(HEADERS, END_HEADERS | END_STREAM, sid, tail))
+        conn._finished(self)
+
 
 # -- HPACK encoding of what a server sends (stateless: literal fields without indexing) -----
 
