@@ -397,3 +397,31 @@ def test_a_whole_unary_response_is_one_write_when_it_fits(window: int) -> None:
         [(http2.HEADERS, 0), (http2.DATA, 0), (http2.DATA, 0), (http2.HEADERS, 1)])
     assert b"".join(f[3] for f in frames if f[0] == http2.DATA) == b"0123456789"
     assert 1 not in conn.streams
+
+
+@pytest.mark.parametrize("ending", ["window", "reset", "lost"])
+def test_a_streaming_writer_waits_for_the_clients_window(ending: str) -> None:
+    async def go() -> None:
+        conn, transport, recorder = connect()
+        settings_frame = struct.pack(">HL", http2.INITIAL_WINDOW_SIZE, 8)
+        conn.data_received(http2.PREFACE + http2._frame(http2.SETTINGS, 0, 0, settings_frame))
+        conn.data_received(http2._frame(http2.HEADERS, http2.END_HEADERS, 1,
+                                        hpack.Encoder().encode([(":path", "/x")])))
+        stream = recorder.streams[1]
+        stream.send_data(b"abc")
+        await asyncio.wait_for(stream.drained(), 1)  # fits: no wait
+        stream.send_data(b"0123456789")  # 5 bytes of window left
+        waiting = asyncio.ensure_future(stream.drained())
+        await asyncio.sleep(0.01)
+        assert not waiting.done()
+        if ending == "window":
+            conn.data_received(http2._frame(http2.WINDOW_UPDATE, 0, 1, struct.pack(">L", 5)))
+        elif ending == "reset":
+            conn.data_received(http2._frame(http2.RST_STREAM, 0, 1, struct.pack(">L", 8)))
+        else:
+            conn.connection_lost(None)
+        await asyncio.wait_for(waiting, 1)
+        sent = b"".join(f[3] for f in transport.frames() if f[0] == http2.DATA)
+        assert sent == (b"abc0123456789" if ending == "window" else b"abc01234")
+
+    asyncio.run(go())

@@ -319,13 +319,15 @@ class Call:
 
     # -- the context the handlers use --------------------------------------------------------
     async def write(self, msg: Any) -> None:
-        """One response message of a streaming call."""
+        """One response message of a streaming call; waits while the client is not reading
+        (its flow-control window is spent)."""
         if self.done:
             raise asyncio.CancelledError
         if not self.headers_sent:
             self.headers_sent = True
             self.stream.send_headers(HEADERS)
         self.stream.send_data(_message(msg.SerializeToString()))
+        await self.stream.drained()
 
     # -- answers -----------------------------------------------------------------------------
     def reply(self, msg: Any) -> None:

@@ -68,6 +68,7 @@ class Stream:
     __slots__ = (
         "call",
         "conn",
+        "drain",
         "id",
         "local_closed",
         "outbox",
@@ -85,6 +86,18 @@ class Stream:
         self.local_closed = False
         self.unacked = 0  # bytes received and not yet given back with WINDOW_UPDATE
         self.call: object = None
+        self.drain: asyncio.Future[None] | None = None  # set once the outbox is empty
+
+    async def drained(self) -> None:
+        """Until what was queued on this stream has been written (or the stream ended)."""
+        if self.outbox:
+            if self.drain is None or self.drain.done():
+                self.drain = asyncio.get_running_loop().create_future()
+            await self.drain
+
+    def _drained(self) -> None:
+        if self.drain is not None and not self.drain.done():
+            self.drain.set_result(None)
 
     @property
     def open(self) -> bool:
@@ -199,6 +212,8 @@ class Http2Connection(asyncio.Protocol):
         self.blocked.clear()
         for stream in streams.values():
             stream.local_closed = True
+            stream.outbox.clear()
+            stream._drained()
             self.handler.on_reset(stream)
 
     def data_received(self, data: bytes) -> None:
@@ -274,6 +289,8 @@ class Http2Connection(asyncio.Protocol):
             stream = self.streams.pop(sid, None)
             if stream is not None:
                 stream.local_closed = True
+                stream.outbox.clear()
+                stream._drained()
                 self.blocked.pop(sid, None)
                 self.handler.on_reset(stream)
         elif ftype == GOAWAY:
@@ -452,6 +469,7 @@ class Http2Connection(asyncio.Protocol):
                     self._finished(stream)
             if not stream.outbox:
                 self.blocked.pop(sid, None)
+                stream._drained()
             if self.send_window <= 0:
                 return
 
@@ -467,6 +485,8 @@ class Http2Connection(asyncio.Protocol):
         """Abandon ``stream`` (nothing more is sent on it)."""
         if not stream.local_closed:
             stream.local_closed = True
+            stream.outbox.clear()
+            stream._drained()
             self.blocked.pop(stream.id, None)
             self.streams.pop(stream.id, None)
             self._reset(stream.id, code)
