@@ -425,3 +425,50 @@ def test_a_streaming_writer_waits_for_the_clients_window(ending: str) -> None:
         assert sent == (b"abc0123456789" if ending == "window" else b"abc01234")
 
     asyncio.run(go())
+
+
+@given(st.text(st.characters(exclude_categories=()), max_size=5000))
+def test_status_messages_are_percent_encoded_and_bounded(message: str) -> None:
+    from tritoncore.frontends.grpc import calls
+
+    headers = dict(hpack.Decoder().decode(calls.status_block(13, message)))
+    assert headers["grpc-status"] == "13"
+    text = headers.get("grpc-message", "")
+    assert len(text) <= calls.MESSAGE_LIMIT and all(0x20 <= ord(c) < 0x7F for c in text)
+    from urllib.parse import unquote_to_bytes
+
+    raw = unquote_to_bytes(text)
+    full = message.encode("utf-8", "replace")
+    assert full.startswith(raw)  # the whole message, or a prefix cut at an escape boundary
+    if len(text) < calls.MESSAGE_LIMIT - 3:
+        assert raw == full
+
+
+@pytest.mark.parametrize(("wire", "code"), [
+    (http2._frame(http2.DATA, 0, 0, b"x"), http2.PROTOCOL_ERROR),
+    (http2._frame(http2.HEADERS, http2.END_HEADERS, 2, b"\x82"), http2.PROTOCOL_ERROR),
+    (http2._frame(http2.HEADERS, http2.END_HEADERS | http2.PADDED, 1, b""), http2.PROTOCOL_ERROR),
+    (http2._frame(http2.HEADERS, http2.END_HEADERS | http2.PADDED, 1, b"\x09ab"),
+     http2.PROTOCOL_ERROR),
+    (http2._frame(http2.PING, 0, 0, b"short"), http2.FRAME_SIZE_ERROR),
+    (http2._frame(http2.SETTINGS, 0, 0, b"12345"), http2.FRAME_SIZE_ERROR),
+    (http2._frame(http2.CONTINUATION, http2.END_HEADERS, 1, b"\x82"), http2.PROTOCOL_ERROR),
+    (http2._frame(http2.HEADERS, 0, 1, b"\x82") + http2._frame(http2.PING, 0, 0, b"8" * 8),
+     http2.PROTOCOL_ERROR),
+    (http2._frame(http2.HEADERS, http2.END_HEADERS, 1, b"\xff\xff\xff\xff"),
+     http2.COMPRESSION_ERROR),
+    (http2._frame(http2.WINDOW_UPDATE, 0, 0, b"\x00"), http2.FRAME_SIZE_ERROR),
+])
+def test_malformed_frames_end_the_connection_with_goaway(wire: bytes, code: int) -> None:
+    conn, transport, recorder = connect()
+    conn.data_received(http2.PREFACE + wire)
+    goaway = [f for f in transport.frames() if f[0] == http2.GOAWAY]
+    assert transport.closed and goaway
+    assert struct.unpack(">LL", goaway[0][3][:8])[1] == code
+
+
+def test_a_wrong_preface_is_refused() -> None:
+    conn, transport, _ = connect()
+    conn.data_received(b"GET / HTTP/1.1\r\n\r\n")
+    assert transport.closed
+    assert [f[0] for f in transport.frames()] == [http2.GOAWAY]

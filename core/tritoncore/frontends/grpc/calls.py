@@ -42,12 +42,19 @@ INFLATE: dict[str, Callable[[bytes], bytes]] = {
 HEADERS = STATUS_200 + literal("content-type", "application/grpc")
 OK = literal("grpc-status", "0")
 _PLAIN = frozenset(range(0x20, 0x7F)) - {ord("%")}
+MESSAGE_LIMIT = 8192
 
 
 def status_block(code: int, message: str) -> bytes:
-    """grpc-status and grpc-message (percent-encoded UTF-8, as the protocol wants)."""
-    raw = message.encode("utf-8", "replace")[:8192]
+    """grpc-status and grpc-message (percent-encoded UTF-8, as the protocol wants; at most
+    MESSAGE_LIMIT bytes, so the block fits any peer's smallest frame)."""
+    raw = message.encode("utf-8", "replace")
     text = "".join(chr(b) if b in _PLAIN else f"%{b:02X}" for b in raw)
+    if len(text) > MESSAGE_LIMIT:
+        cut = MESSAGE_LIMIT
+        while "%" in text[cut - 2 : cut]:  # not inside a %XX escape
+            cut -= 1
+        text = text[:cut]
     return literal("grpc-status", str(code)) + (literal("grpc-message", text) if text else b"")
 
 

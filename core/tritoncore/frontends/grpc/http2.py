@@ -305,6 +305,8 @@ class Http2Connection(asyncio.Protocol):
             raise ConnectionError_(PROTOCOL_ERROR, f"HEADERS on stream {sid}")
         start, stop = 0, len(payload)
         if flags & PADDED:
+            if not payload:
+                raise ConnectionError_(PROTOCOL_ERROR, "a PADDED HEADERS frame without padding")
             start, stop = 1, stop - payload[0]
         if flags & PRIORITY_FLAG:
             start += 5
@@ -347,6 +349,8 @@ class Http2Connection(asyncio.Protocol):
         self.handler.on_headers(stream, headers, end)
 
     def _data(self, flags: int, sid: int, payload: bytes) -> None:
+        if sid == 0:
+            raise ConnectionError_(PROTOCOL_ERROR, "DATA on stream 0")
         size = len(payload)
         if flags & PADDED:
             if not payload or payload[0] >= size:
