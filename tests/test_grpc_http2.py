@@ -460,7 +460,7 @@ def test_status_messages_are_percent_encoded_and_bounded(message: str) -> None:
     (http2._frame(http2.WINDOW_UPDATE, 0, 0, b"\x00"), http2.FRAME_SIZE_ERROR),
 ])
 def test_malformed_frames_end_the_connection_with_goaway(wire: bytes, code: int) -> None:
-    conn, transport, recorder = connect()
+    conn, transport, _ = connect()
     conn.data_received(http2.PREFACE + wire)
     goaway = [f for f in transport.frames() if f[0] == http2.GOAWAY]
     assert transport.closed and goaway
