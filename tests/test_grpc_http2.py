@@ -9,6 +9,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import grpc
@@ -32,13 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     assert proc.stop() == 0
 
 
-@pytest.fixture
-def client(server: ServerProcess) -> Iterator[grpcclient.InferenceServerClient]:
-    c = grpcclient.InferenceServerClient(server.grpc_url)
-    yield c
-    c.close()
-
-
 def fp32(name: str, array: np.ndarray) -> grpcclient.InferInput:
     t = grpcclient.InferInput(name, list(array.shape), "FP32")
     t.set_data_from_numpy(array)
@@ -48,42 +42,48 @@ def fp32(name: str, array: np.ndarray) -> grpcclient.InferInput:
 # --- real clients ----------------------------------------------------------------------------
 
 
-def test_tensors_larger_than_every_window_both_ways(client: grpcclient.InferenceServerClient
-                                                  ) -> None:
+def sync_client(server: ServerProcess) -> closing[grpcclient.InferenceServerClient]:
+    return closing(grpcclient.InferenceServerClient(server.grpc_url))
+
+
+def test_tensors_larger_than_every_window_both_ways(server: ServerProcess) -> None:
     """48 MiB in and out: many DATA frames, the client's window refilled many times."""
     big = np.random.default_rng(1).random(12 * 1024 * 1024, dtype=np.float32)
-    result = client.infer("identity_fp32", [fp32("INPUT0", big)])
+    with sync_client(server) as client:
+        result = client.infer("identity_fp32", [fp32("INPUT0", big)])
     assert np.array_equal(result.as_numpy("OUTPUT0"), big)
 
 
 @pytest.mark.parametrize("algorithm", ["gzip", "deflate"])
-def test_compressed_requests(client: grpcclient.InferenceServerClient, algorithm: str) -> None:
+def test_compressed_requests(server: ServerProcess, algorithm: str) -> None:
     data = np.arange(5000, dtype=np.float32)
-    result = client.infer("identity_fp32", [fp32("INPUT0", data)],
-                          compression_algorithm=algorithm)
+    with sync_client(server) as client:
+        result = client.infer("identity_fp32", [fp32("INPUT0", data)],
+                              compression_algorithm=algorithm)
     assert np.array_equal(result.as_numpy("OUTPUT0"), data)
 
 
-def test_unknown_method_is_unimplemented(server: ServerProcess) -> None:
-    with grpc.insecure_channel(server.grpc_url) as channel:
-        call = channel.unary_unary("/inference.GRPCInferenceService/NoSuchRpc",
+def raw_call(url: str, method: str, payload: bytes) -> grpc.RpcError:
+    """The error a unary call of ``method`` with ``payload`` as its message gets."""
+    with grpc.insecure_channel(url) as channel:
+        call = channel.unary_unary(f"/inference.GRPCInferenceService/{method}",
                                    request_serializer=lambda b: b,
                                    response_deserializer=lambda b: b)
         with pytest.raises(grpc.RpcError) as err:
-            call(b"")
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert "NoSuchRpc" in (err.value.details() or "")
+            call(payload)
+    return err.value
+
+
+def test_unknown_method_is_unimplemented(server: ServerProcess) -> None:
+    err = raw_call(server.grpc_url, "NoSuchRpc", b"")
+    assert err.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "NoSuchRpc" in (err.details() or "")
 
 
 def test_an_unparsable_message_is_invalid_argument(server: ServerProcess) -> None:
-    with grpc.insecure_channel(server.grpc_url) as channel:
-        call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
-                                   request_serializer=lambda b: b,
-                                   response_deserializer=lambda b: b)
-        with pytest.raises(grpc.RpcError) as err:
-            call(b"\xff\xff\xff")
-    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "ModelInferRequest" in (err.value.details() or "")
+    err = raw_call(server.grpc_url, "ModelInfer", b"\xff\xff\xff")
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "ModelInferRequest" in (err.details() or "")
 
 
 def test_many_concurrent_calls_on_one_connection(server: ServerProcess) -> None:
@@ -176,9 +176,7 @@ def test_server_side_deadline(server: ServerProcess) -> None:
     peer.sock.close()
 
 
-def test_a_protocol_error_ends_that_connection_only(server: ServerProcess,
-                                                     client: grpcclient.InferenceServerClient
-                                                     ) -> None:
+def test_a_protocol_error_ends_that_connection_only(server: ServerProcess) -> None:
     peer = RawPeer(server.grpc_url)
     peer.start()
     peer.send(http2.PUSH_PROMISE, http2.END_HEADERS, 1, b"\x00\x00\x00\x02")
@@ -188,18 +186,19 @@ def test_a_protocol_error_ends_that_connection_only(server: ServerProcess,
     goaway = [payload for ftype, _, _, payload in frames if ftype == http2.GOAWAY]
     assert goaway and struct.unpack(">LL", goaway[0][:8])[1] == http2.PROTOCOL_ERROR
     assert b"PUSH_PROMISE" in goaway[0][8:]
-    assert client.is_server_ready()
+    with sync_client(server) as client:
+        assert client.is_server_ready()
 
 
-def test_http1_on_the_grpc_port_is_closed(server: ServerProcess,
-                                          client: grpcclient.InferenceServerClient) -> None:
+def test_http1_on_the_grpc_port_is_closed(server: ServerProcess) -> None:
     with socket.create_connection(("127.0.0.1", server.grpc_port), timeout=5) as s:
         s.sendall(b"GET /v2 HTTP/1.1\r\nHost: x\r\n\r\n")
         data = b""
         while chunk := s.recv(4096):
             data += chunk
     assert b"HTTP/1.1" not in data  # no HTTP/1 answer: settings, then GOAWAY, then EOF
-    assert client.is_server_live()
+    with sync_client(server) as client:
+        assert client.is_server_live()
 
 
 def test_ping_is_acknowledged_with_its_payload(server: ServerProcess) -> None:

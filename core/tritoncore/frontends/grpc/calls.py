@@ -18,6 +18,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from tritoncore.errors import TritonError, unsupported
+from tritoncore.frontends.delivery import final_on_loop
 from tritoncore.frontends.grpc import codec, restricted
 from tritoncore.frontends.grpc.http2 import STATUS_200, Headers, Stream, literal
 from tritoncore.frontends.grpc.service import unexpected as _unexpected
@@ -84,6 +85,7 @@ class Router:
                  rules: dict[str, restricted.Restriction]) -> None:
         self.service = service
         self.server = service.server
+        self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
         self.methods = {f"/{svc}/{name}": Method(name, req, resp, kind,
                                                  getattr(service, name), rules.get(name))
@@ -157,7 +159,7 @@ class Call:
         self.encoding = encoding
         if method.kind == "stream":
             self.inbox = asyncio.Queue()
-            self.task = asyncio.get_running_loop().create_task(self._stream())
+            self.task = asyncio.get_running_loop().create_task(self._run(self._requests()))
         if timeout is not None:
             try:
                 seconds = int(timeout[:-1]) * TIMEOUT_UNITS[timeout[-1]]
@@ -258,9 +260,6 @@ class Call:
         except Exception as exc:  # noqa: BLE001 - a bug answers INTERNAL, the server goes on
             self.fail_with(_unexpected(exc))
             return
-        loop = asyncio.get_running_loop()
-        loop_thread = self.router.loop_thread
-
         def answer(response: InferenceResponse) -> None:
             if self.done:
                 return
@@ -277,23 +276,19 @@ class Call:
                 return
             self.reply(out)
 
-        def deliver(response: InferenceResponse) -> None:  # any thread
-            if response.final or response.error is not None:
-                if threading.get_ident() == loop_thread:
-                    answer(response)
-                else:
-                    loop.call_soon_threadsafe(answer, response)
-
         self.request = request
         try:
-            loaded.submit(request, deliver)
+            loaded.submit(request, final_on_loop(self.router.loop, self.router.loop_thread,
+                                                 answer))
         except TritonError as exc:
             self.fail_with(exc)
 
-    async def _run(self, msg: Any) -> None:
+    async def _run(self, argument: Any) -> None:
+        """The handler (given the request message, or the stream of them), then the answer:
+        its response, OK after a streaming call, or the error's status."""
         assert self.method is not None
         try:
-            result = await self.method.handler(msg, self)
+            result = await self.method.handler(argument, self)
         except TritonError as exc:
             self.fail_with(exc)
         except asyncio.CancelledError:
@@ -305,19 +300,6 @@ class Call:
                 self.reply(result)
             else:
                 self._close(STATUS["OK"], "")
-
-    async def _stream(self) -> None:
-        assert self.method is not None
-        try:
-            await self.method.handler(self._requests(), self)
-        except TritonError as exc:
-            self.fail_with(exc)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            self.fail_with(_unexpected(exc))
-        else:
-            self._close(STATUS["OK"], "")
 
     async def _requests(self) -> AsyncIterator[Any]:
         assert self.inbox is not None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tritoncore.errors import TritonError, invalid_arg, unsupported
+from tritoncore.frontends.delivery import final_on_loop
 from tritoncore.frontends.http import content_encoding, infer_codec
 from tritoncore.frontends.http.responses import JSON, OCTET
 from tritoncore.frontends.settings import check_model, settings_of
@@ -116,17 +117,8 @@ class Endpoints:
             else:
                 ex.reply_body(200, JSON, [head])
 
-        loop_thread = self.loop_thread
-
-        def deliver(response: InferenceResponse) -> None:  # any thread
-            if response.final or response.error is not None:
-                if threading.get_ident() == loop_thread:
-                    answer(response)
-                else:
-                    loop.call_soon_threadsafe(answer, response)
-
         ex.request = decoded.request
-        loaded.submit(decoded.request, deliver)
+        loaded.submit(decoded.request, final_on_loop(loop, self.loop_thread, answer))
 
     # -- model repository ------------------------------------------------------------------
 
