@@ -1,5 +1,5 @@
-"""A stub that answered its instance's only batch polls briefly for the next one before it
-sleeps (``stub-busy-poll-microseconds``): the channel's poll, and when the server asks for it."""
+"""A stub that answered a batch polls briefly for the next one before it sleeps
+(``stub-busy-poll-microseconds``): the channel's poll, and a real stub's CPU with and without."""
 
 from __future__ import annotations
 
@@ -12,8 +12,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_python_backend import out, repo, req, run, serve  # noqa: F401 - repo is a fixture
-from tritoncore_python.process import StubProcess
+from test_python_backend import (  # noqa: F401 - repo is a fixture
+    out,
+    repo,
+    req,
+    run,
+    serve,
+    stub_children,
+)
 from tritoncore_python.stub.channel import BlockingChannel, encode
 
 
@@ -50,49 +56,35 @@ def test_polling_gives_up_then_sleeps() -> None:
     assert cpu < 0.05  # 2 ms of polling, then asleep for the rest
 
 
-def record_executes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    sent: list[dict[str, Any]] = []
-    real = StubProcess.submit
-
-    def submit(self: StubProcess, message: dict[str, Any], waiter: Any) -> None:
-        sent.append(message)
-        real(self, message, waiter)
-
-    monkeypatch.setattr(StubProcess, "submit", submit)
-    return sent
-
-
-def test_only_a_batch_alone_on_its_instance_asks_for_polling(
-        repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    sent = record_executes(monkeypatch)
-
-    async def go() -> None:
-        async with serve(repo, "add_sub") as server:
+def stub_cpu_over_spaced_requests(models: Path, poll_us: str) -> float:
+    """CPU seconds the stub's main thread spends over 20 requests 10 ms apart."""
+    async def go() -> float:
+        async with serve(models, "add_sub", backend_config={
+                "python": {"stub-busy-poll-microseconds": poll_us}}) as server:
             a = np.arange(4, dtype=np.float32)
-            r = await server.infer(req("add_sub", INPUT0=a, INPUT1=a))
-            assert out(r, "OUTPUT0").tolist() == (a * 2).tolist()
-            assert sent[-1]["spin"] == 400  # the default
-            sent.clear()
-            both = await asyncio.gather(*(server.infer(req("add_sub", INPUT0=a + i, INPUT1=a))
-                                          for i in range(2)))
-            assert [out(r, "OUTPUT1").tolist() for r in both] == [[0.0] * 4, [1.0] * 4]
-            assert [m.get("spin") for m in sent] == [400, None]  # the second was not alone
+            (stub,) = stub_children()
+            before = on_cpu(stub)
+            for _ in range(20):
+                r = await server.infer(req("add_sub", INPUT0=a, INPUT1=a))
+                assert out(r, "OUTPUT0").tolist() == (a * 2).tolist()
+                await asyncio.sleep(0.01)
+            return on_cpu(stub) - before
 
-    run(go())
+    return float(run(go()))
 
 
-def test_polling_can_be_turned_off(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    sent = record_executes(monkeypatch)
+def on_cpu(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
 
-    async def go() -> None:
-        async with serve(repo, "add_sub", backend_config={
-                "python": {"stub-busy-poll-microseconds": "0"}}) as server:
-            a = np.ones(4, dtype=np.float32)
-            r = await server.infer(req("add_sub", INPUT0=a, INPUT1=a))
-            assert out(r, "OUTPUT0").tolist() == [2.0] * 4
-            assert sent and "spin" not in sent[-1]
 
-    run(go())
+def test_a_stub_polls_after_each_execute_unless_told_not_to(repo: Path,  # noqa: F811
+                                                           tmp_path: Path) -> None:
+    polled = stub_cpu_over_spaced_requests(repo, "3000")
+    other = tmp_path / "other"
+    other.mkdir()
+    idle = stub_cpu_over_spaced_requests(other, "0")
+    assert polled >= 0.03  # 20 polls of up to 3 ms each, every one run to its end
+    assert idle < 0.02
 
 
 @pytest.mark.parametrize(("value", "message"), [

@@ -35,11 +35,11 @@ FINAL = 1  # TRITONSERVER_RESPONSE_COMPLETE_FINAL
 MiB = 1 << 20
 DEFAULTS = {"shm-default-byte-size": 1 * MiB, "shm-growth-byte-size": 1 * MiB,
             "stub-timeout-seconds": 30,
-            # tritoncore's own: after answering its instance's only batch, a stub polls this
-            # long for the next one before it sleeps (0: never). At concurrency 1 the next
-            # request is one client round trip away; catching it awake saves a sleep, a wake-up
-            # and their cold caches (2-vCPU VM, HTTP add_sub c=1: +45%, p99 -27%). The poll
-            # yields the CPU to any runnable neighbour.
+            # tritoncore's own: after answering a batch, a stub polls this long for the next
+            # one before it sleeps (0: never). The next request is often one client round trip
+            # away; catching it awake saves a sleep, a wake-up and their cold caches (2-vCPU VM,
+            # HTTP add_sub: c=1 +45% and p99 -27%, c=2 +20%). The poll yields the CPU to any
+            # runnable neighbour.
             "stub-busy-poll-microseconds": 400}
 ENV_PARAM = "EXECUTION_ENV_PATH"
 MODEL_DIR_VAR = "$$TRITON_MODEL_DIRECTORY"
@@ -147,7 +147,7 @@ class PythonInstance(ModelInstance):
                 "model_repository": str(model.model_dir), "model_version": str(model.version),
                 "model_name": model.name}
         try:
-            reply = await stub.call({"op": "init", "args": args,
+            reply = await stub.call({"op": "init", "args": args, "busy_poll_us": s.busy_poll_us,
                                      "model_path": str(model.model_file)}, s.stub_timeout)
         except TritonError:
             await stub.stop(1.0)
@@ -241,8 +241,6 @@ class PythonInstance(ModelInstance):
             return
         message = {"op": "execute", "id": rids[0], "model_name": self.ctx.model.name,
                    "in_size": stub.inputs.arena.size, "requests": batch, "release": self.release}
-        if len(self.open) == len(requests) and self.backend.settings.busy_poll_us:
-            message["spin"] = self.backend.settings.busy_poll_us  # the instance's only batch
         self.release = []
         try:
             stub.submit(message, lambda reply: self._executed(rids, reply, done))

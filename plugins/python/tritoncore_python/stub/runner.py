@@ -54,6 +54,7 @@ class Runtime:
         self.read_lock = threading.Lock()
         self.client_shm = ClientRegions()
         self.backlog: collections.deque[dict[str, Any]] = collections.deque()
+        self.busy_poll_ns = 0  # how long to poll for the next execute before sleeping
 
     # -- tensors -----------------------------------------------------------------------------
     def write_tensors(self, tensors: list[pb.Tensor]) -> list[tuple[Any, ...]]:
@@ -368,14 +369,15 @@ def main(fds: list[int]) -> None:
     stub = Stub(runtime)
     handlers = {"autocomplete": stub.autocomplete, "init": stub.initialize,
                 "execute": stub.execute, "finalize": lambda _: stub.finalize()}
-    spin_ns = 0
+    poll_ns = 0
     while True:
-        msg = runtime.next_operation(spin_ns)
+        # After an execute the next one is often a client round trip away: polling for it a
+        # while saves a sleep and a wake-up (and their cold caches) on the way.
+        msg = runtime.next_operation(poll_ns)
         op = msg["op"]
-        # The server sends "spin" with an execute when nothing else of this instance's is in
-        # flight: the next request is probably one client round trip away, and polling for it
-        # saves a sleep and wake-up (and their cold caches) on the way.
-        spin_ns = msg.get("spin", 0) * 1000
+        if op == "init":
+            runtime.busy_poll_ns = msg.get("busy_poll_us", 0) * 1000
+        poll_ns = runtime.busy_poll_ns if op == "execute" else 0
         try:
             reply = handlers[op](msg)
         except BaseException as exc:  # noqa: BLE001 - reported to the server
