@@ -40,8 +40,8 @@ INFLATE: dict[str, Callable[[bytes], bytes]] = {
     "deflate": zlib.decompress,
 }
 
-HEADERS = STATUS_200 + literal("content-type", "application/grpc")
-OK = literal("grpc-status", "0")
+RESPONSE_HEADERS = STATUS_200 + literal("content-type", "application/grpc")
+OK_TRAILERS = literal("grpc-status", "0")
 _PLAIN = frozenset(range(0x20, 0x7F)) - {ord("%")}
 MESSAGE_LIMIT = 8192
 
@@ -314,7 +314,7 @@ class Call:
             raise asyncio.CancelledError
         if not self.headers_sent:
             self.headers_sent = True
-            self.stream.send_headers(HEADERS)
+            self.stream.send_headers(RESPONSE_HEADERS)
         self.stream.send_data(_message(msg.SerializeToString()))
         await self.stream.drained()
 
@@ -327,10 +327,10 @@ class Call:
         payload = _message(msg.SerializeToString())
         if self.headers_sent:
             self.stream.send_data(payload)
-            self.stream.send_headers(OK, end=True)
+            self.stream.send_headers(OK_TRAILERS, end=True)
         else:
             self.headers_sent = True
-            self.stream.send_whole(HEADERS, payload, OK)
+            self.stream.send_whole(RESPONSE_HEADERS, payload, OK_TRAILERS)
 
     def fail_with(self, error: TritonError) -> None:
         self.fail(STATUS[error.grpc_status], error.message)
@@ -348,7 +348,7 @@ class Call:
         self._finish()
         block = status_block(code, message)
         if not self.headers_sent:  # trailers-only
-            block = HEADERS + block
+            block = RESPONSE_HEADERS + block
         self.stream.send_headers(block, end=True)
 
     def _finish(self) -> None:
