@@ -266,7 +266,7 @@ class Recorder:
 
 def connect() -> tuple[http2.Http2Connection, Transport, Recorder]:
     recorder = Recorder()
-    conn = http2.Http2Connection(recorder, None)  # type: ignore[arg-type]
+    conn = http2.Http2Connection(recorder)
     transport = Transport()
     conn.connection_made(transport)  # type: ignore[arg-type]
     transport.frames()  # our SETTINGS and window update

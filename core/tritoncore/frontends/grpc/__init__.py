@@ -97,7 +97,7 @@ class GrpcFrontend(Frontend):
         router = calls.Router(service.InferenceService(self.server), service.RPCS, rules)
 
         def connection() -> http2.Http2Connection:
-            return http2.Http2Connection(router, loop, self._connections)
+            return http2.Http2Connection(router, self._connections)
 
         host = opts.grpc_address.strip("[]") or None
         try:

@@ -13,6 +13,7 @@ import logging
 import threading
 import zlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -63,19 +64,15 @@ def _message(payload: bytes) -> bytes:
     return b"\x00" + len(payload).to_bytes(4, "big") + payload
 
 
+@dataclass(frozen=True, slots=True)
 class Method:
-    """One RPC: its messages, shape (unary, server-stream, stream) and handler."""
+    """One RPC: its request message, shape (unary, server-stream, stream) and handler."""
 
-    __slots__ = ("handler", "kind", "name", "request", "response", "rule")
-
-    def __init__(self, name: str, request: Any, response: Any, kind: str, handler: Any,
-                 rule: restricted.Restriction | None) -> None:
-        self.name = name
-        self.request = request
-        self.response = response
-        self.kind = kind
-        self.handler = handler
-        self.rule = rule
+    name: str
+    request: Any
+    kind: str
+    handler: Any
+    rule: restricted.Restriction | None
 
 
 class Router:
@@ -83,13 +80,12 @@ class Router:
 
     def __init__(self, service: Any, rpcs: dict[str, dict[str, tuple[Any, Any, str]]],
                  rules: dict[str, restricted.Restriction]) -> None:
-        self.service = service
         self.server = service.server
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
-        self.methods = {f"/{svc}/{name}": Method(name, req, resp, kind,
-                                                 getattr(service, name), rules.get(name))
-                        for svc, table in rpcs.items() for name, (req, resp, kind) in table.items()}
+        self.methods = {f"/{svc}/{name}": Method(name, req, kind, getattr(service, name),
+                                                 rules.get(name))
+                        for svc, table in rpcs.items() for name, (req, _, kind) in table.items()}
 
     def on_headers(self, stream: Stream, headers: Headers, end: bool) -> None:
         path = content_type = encoding = timeout = None

@@ -99,9 +99,11 @@ class Stream:
         if self.drain is not None and not self.drain.done():
             self.drain.set_result(None)
 
-    @property
-    def open(self) -> bool:
-        return not self.local_closed and self.conn.transport is not None
+    def _abandon(self) -> None:
+        """Nothing more is sent on this stream: drop what waits, release a waiting writer."""
+        self.local_closed = True
+        self.outbox.clear()
+        self._drained()
 
     def send_headers(self, block: bytes, end: bool = False) -> None:
         self.conn.queue(self, HEADERS, block, end)
@@ -174,10 +176,9 @@ def _all_indexed(block: bytes) -> bool:
 class Http2Connection(asyncio.Protocol):
     """The server side of one HTTP/2 connection."""
 
-    def __init__(self, handler: StreamHandler, loop: asyncio.AbstractEventLoop,
+    def __init__(self, handler: StreamHandler,
                  registry: set[Http2Connection] | None = None) -> None:
         self.handler = handler
-        self.loop = loop
         self.registry = registry if registry is not None else set()  # the open connections
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()  # an incomplete frame
@@ -211,9 +212,7 @@ class Http2Connection(asyncio.Protocol):
         streams, self.streams = self.streams, {}
         self.blocked.clear()
         for stream in streams.values():
-            stream.local_closed = True
-            stream.outbox.clear()
-            stream._drained()
+            stream._abandon()
             self.handler.on_reset(stream)
 
     def data_received(self, data: bytes) -> None:
@@ -288,9 +287,7 @@ class Http2Connection(asyncio.Protocol):
         elif ftype == RST_STREAM:
             stream = self.streams.pop(sid, None)
             if stream is not None:
-                stream.local_closed = True
-                stream.outbox.clear()
-                stream._drained()
+                stream._abandon()
                 self.blocked.pop(sid, None)
                 self.handler.on_reset(stream)
         elif ftype == GOAWAY:
@@ -484,16 +481,6 @@ class Http2Connection(asyncio.Protocol):
         if self.streams.pop(stream.id, None) is not None and not stream.remote_closed:
             self._reset(stream.id, NO_ERROR)
         self._close_if_done()
-
-    def reset(self, stream: Stream, code: int = CANCEL) -> None:
-        """Abandon ``stream`` (nothing more is sent on it)."""
-        if not stream.local_closed:
-            stream.local_closed = True
-            stream.outbox.clear()
-            stream._drained()
-            self.blocked.pop(stream.id, None)
-            self.streams.pop(stream.id, None)
-            self._reset(stream.id, code)
 
     def _reset(self, sid: int, code: int) -> None:
         if self.transport is not None:
