@@ -125,6 +125,15 @@ class Server:
             raise invalid_arg("a model name is required")
         return self.repository.get(name, version)
 
+    def unary_model(self, name: str, version: int = -1) -> LoadedVersion:
+        """The version serving a one-response infer; UNSUPPORTED when the model is decoupled."""
+        loaded = self.model(name, version)
+        if loaded.decoupled:
+            raise TritonError(ErrorCode.UNSUPPORTED,
+                              f"model '{name}' is decoupled: it may send any number of "
+                              "responses, so use the streaming API (gRPC ModelStreamInfer)")
+        return loaded
+
     def model_metadata(self, name: str, version: int = -1) -> dict[str, Any]:
         """Triton's model metadata: name, versions, platform, inputs and outputs."""
         loaded = self.model(name, version)
@@ -179,11 +188,7 @@ class Server:
 
     async def infer(self, request: InferenceRequest) -> InferenceResponse:
         """One request, one response; an error response is raised as its TritonError."""
-        loaded = self.model(request.model_name, request.model_version)
-        if loaded.decoupled:
-            raise TritonError(ErrorCode.UNSUPPORTED,
-                              f"model '{request.model_name}' is decoupled: it may send any number "
-                              "of responses, so use the streaming API (gRPC ModelStreamInfer)")
+        loaded = self.unary_model(request.model_name, request.model_version)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[InferenceResponse] = loop.create_future()
 

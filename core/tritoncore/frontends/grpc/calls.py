@@ -18,7 +18,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from tritoncore.errors import TritonError, unsupported
+from tritoncore.errors import TritonError
 from tritoncore.frontends.delivery import final_on_loop
 from tritoncore.frontends.grpc import codec, restricted
 from tritoncore.frontends.grpc.http2 import STATUS_200, Headers, Stream, literal
@@ -245,11 +245,7 @@ class Call:
         try:
             decoded = codec.decode_request(server, msg)
             request = decoded.request
-            loaded = server.model(request.model_name, request.model_version)
-            if loaded.ctx.decoupled:
-                raise unsupported(f"model '{request.model_name}' is decoupled: it may send any "
-                                  "number of responses, so use the streaming API "
-                                  "(ModelStreamInfer)")
+            loaded = server.unary_model(request.model_name, request.model_version)
         except TritonError as exc:
             self.fail_with(exc)
             return

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from tritoncore.errors import TritonError, invalid_arg, unsupported
+from tritoncore.errors import TritonError, invalid_arg
 from tritoncore.frontends.delivery import final_on_loop
 from tritoncore.frontends.http import content_encoding, infer_codec
 from tritoncore.frontends.http.responses import JSON, OCTET
@@ -87,10 +87,7 @@ class Endpoints:
 
     def infer(self, ex: Exchange, model: str, version: int) -> None:
         server = self.server
-        loaded = server.model(model, version)
-        if loaded.ctx.decoupled:
-            raise unsupported(f"model '{model}' is decoupled: it may send any number of "
-                              "responses, so use the gRPC streaming API (ModelStreamInfer)")
+        loaded = server.unary_model(model, version)
         raw = ex.headers.get(_HEADER_LENGTH)
         header_length = None
         if raw is not None:
