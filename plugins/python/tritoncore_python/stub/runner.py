@@ -54,7 +54,6 @@ class Runtime:
         self.read_lock = threading.Lock()
         self.client_shm = ClientRegions()
         self.backlog: collections.deque[dict[str, Any]] = collections.deque()
-        self.busy_poll_ns = 0  # how long to poll for the next execute before sleeping
 
     # -- tensors -----------------------------------------------------------------------------
     def write_tensors(self, tensors: list[pb.Tensor]) -> list[tuple[Any, ...]]:
@@ -369,15 +368,15 @@ def main(fds: list[int]) -> None:
     stub = Stub(runtime)
     handlers = {"autocomplete": stub.autocomplete, "init": stub.initialize,
                 "execute": stub.execute, "finalize": lambda _: stub.finalize()}
-    poll_ns = 0
+    busy_poll_ns = poll_ns = 0  # how long to poll for the next operation after an execute
     while True:
         # After an execute the next one is often a client round trip away: polling for it a
         # while saves a sleep and a wake-up (and their cold caches) on the way.
         msg = runtime.next_operation(poll_ns)
         op = msg["op"]
         if op == "init":
-            runtime.busy_poll_ns = msg.get("busy_poll_us", 0) * 1000
-        poll_ns = runtime.busy_poll_ns if op == "execute" else 0
+            busy_poll_ns = msg.get("busy_poll_us", 0) * 1000
+        poll_ns = busy_poll_ns if op == "execute" else 0
         try:
             reply = handlers[op](msg)
         except BaseException as exc:  # noqa: BLE001 - reported to the server
