@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 IDENTITY = """
 name: "{name}"
 backend: "identity"
@@ -26,6 +28,10 @@ output [ { name: "OUTPUT0", data_type: TYPE_FP32, dims: [ 4 ] },
          { name: "OUTPUT1", data_type: TYPE_INT32, dims: [ 4 ] } ]
 """
 
+#: Server arguments for the two ways of serving HTTP: in the server process, and through
+#: worker processes that relay requests to it (``--http-workers``); the HTTP suites run both.
+WORKER_MODES = [pytest.param((), id="in-process"),
+                pytest.param(("--http-workers", "2"), id="2-workers")]
 LABELS = ["zero", "one", "two", "three", "four", "five"]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
-from http_support import Raw, make_repo
+from http_support import WORKER_MODES, Raw, make_repo
 from serverproc import ServerProcess
 from tritonclient.utils import InferenceServerException
 
@@ -20,10 +20,11 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_repo(tmp_path_factory.mktemp("http_admin") / "models")
 
 
-@pytest.fixture(scope="module")
-def server(repo: Path) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=WORKER_MODES)
+def server(repo: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     proc = ServerProcess(repo, "--model-control-mode=explicit", "--load-model=fp32",
-                         "--load-model=fixed4", "--load-model=bytes", log_dir=repo.parent).start()
+                         "--load-model=fixed4", "--load-model=bytes", *request.param,
+                         log_dir=repo.parent).start()
     yield proc
     proc.stop()
 

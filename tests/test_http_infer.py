@@ -8,15 +8,16 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
-from http_support import LABELS, Raw, make_repo
+from http_support import LABELS, WORKER_MODES, Raw, make_repo
 from serverproc import ServerProcess
 from tritonclient.utils import InferenceServerException
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=WORKER_MODES)
+def server(tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("http_infer")
-    proc = ServerProcess(make_repo(root / "models"), log_dir=root).start()
+    proc = ServerProcess(make_repo(root / "models"), *request.param, log_dir=root).start()
     yield proc
     proc.stop()
 

@@ -12,17 +12,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from http_support import Raw, make_repo
+from http_support import WORKER_MODES, Raw, make_repo
 from serverproc import ServerProcess
 
 GOOD = {"inputs": [{"name": "INPUT0", "shape": [4], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+@pytest.fixture(scope="module", params=WORKER_MODES)
+def server(tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("http_protocol")
     proc = ServerProcess(make_repo(root / "models"), "--http-max-input-size", "65536",
-                         log_dir=root).start()
+                         *request.param, log_dir=root).start()
     yield proc
     proc.stop()
 

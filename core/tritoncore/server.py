@@ -68,11 +68,17 @@ class Server:
             raise TritonError(ErrorCode.INTERNAL,
                               f"failed to load all models ({reasons}); start with "
                               "--exit-on-error=false to serve the others")
-        for cls in self.plugins.frontends.values():
-            frontend = cls(self)
-            if frontend.enabled():
-                await frontend.start()
-                self.frontends.append(frontend)
+        try:
+            for cls in self.plugins.frontends.values():
+                frontend = cls(self)
+                if frontend.enabled():
+                    await frontend.start()
+                    self.frontends.append(frontend)
+        except BaseException:  # a frontend could not start: leave nothing running
+            for frontend in self.frontends:
+                await frontend.stop()
+            await self.repository.stop()
+            raise
         self.live = True
         self.plugins.hook.tritoncore_server_started(server=self)
 

@@ -63,3 +63,8 @@ class HttpApp:
             handler(ex, *route.args)
         except Exception as exc:  # noqa: BLE001 - every failure is an HTTP answer
             ex.reply_error(exc)
+
+    def abandon(self, ex: Exchange) -> None:
+        """The client left: cancel its request if one is in flight."""
+        if ex.request is not None:
+            ex.request.cancelled.set()

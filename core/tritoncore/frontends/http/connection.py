@@ -12,20 +12,40 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httptools
 import orjson
 
 from tritoncore.frontends.http import content_encoding
 from tritoncore.frontends.http.responses import JSON, error_body, error_status, head, plain
-from tritoncore.scheduling.request import InferenceRequest
 
 if TYPE_CHECKING:
-    from tritoncore.frontends.http.app import HttpApp
+    from tritoncore.scheduling.request import InferenceRequest
 
 log = logging.getLogger(__name__)
 _CLOSE = b"Connection: close\r\n"
+
+
+class Owner(Protocol):
+    """Whoever writes an exchange's answer: its connection, or the link to a worker process."""
+
+    loop: asyncio.AbstractEventLoop
+
+    def answered(self, ex: Exchange) -> None: ...
+
+
+class Dispatcher(Protocol):
+    """What a connection hands complete requests to: the app, or a worker's relay."""
+
+    loop: asyncio.AbstractEventLoop
+    max_input_size: int
+    connections: set[HttpConnection]
+
+    def dispatch(self, ex: Exchange) -> None: ...
+
+    def abandon(self, ex: Exchange) -> None:
+        """The client left before ``ex`` was answered."""
 
 
 class Exchange:
@@ -33,7 +53,7 @@ class Exchange:
 
     __slots__ = ("body", "conn", "headers", "keep_alive", "method", "parts", "request", "url")
 
-    def __init__(self, conn: HttpConnection, method: bytes, url: bytes,
+    def __init__(self, conn: Owner, method: bytes, url: bytes,
                  headers: dict[bytes, bytes], body: bytes, keep_alive: bool) -> None:
         self.conn = conn
         self.method = method
@@ -51,7 +71,7 @@ class Exchange:
         if self.parts is None:
             self.parts = parts
             self.request = None
-            self.conn.flush()
+            self.conn.answered(self)
 
     def reply(self, status: int, body: bytes = b"", content_type: bytes = JSON) -> None:
         if self.keep_alive:
@@ -107,7 +127,7 @@ class Exchange:
 class HttpConnection(asyncio.Protocol):
     """Parses requests with httptools and hands complete ones to the app."""
 
-    def __init__(self, app: HttpApp) -> None:
+    def __init__(self, app: Dispatcher) -> None:
         self.app = app
         self.loop = app.loop
         self.max_size = app.max_input_size
@@ -137,8 +157,8 @@ class HttpConnection(asyncio.Protocol):
         self.app.connections.discard(self)
         self.transport = None
         for ex in self.queue:
-            if ex.request is not None:
-                ex.request.cancelled.set()
+            if ex.parts is None:
+                self.app.abandon(ex)
         self.queue.clear()
 
     def data_received(self, data: bytes) -> None:
@@ -204,6 +224,10 @@ class HttpConnection(asyncio.Protocol):
         self.app.dispatch(ex)
 
     # -- writing -----------------------------------------------------------------------------
+
+    def answered(self, ex: Exchange) -> None:
+        """``ex`` has its answer: write it and any answered ones queued behind it."""
+        self.flush()
 
     def flush(self) -> None:
         """Write every answered exchange at the head of the queue, in order."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import TYPE_CHECKING, ClassVar
 
 from tritoncore.frontend import Frontend
 from tritoncore.frontends.http.app import HttpApp
 from tritoncore.frontends.http.connection import HttpConnection
+from tritoncore.frontends.http.workers import WorkerPool
 from tritoncore.frontends.restricted_api import parse_restrictions
 from tritoncore.frontends.settings import settings_of
 
@@ -29,6 +31,7 @@ class HttpFrontend(Frontend):
         super().__init__(server)
         self.app: HttpApp | None = None
         self._listener: asyncio.AbstractServer | None = None
+        self._workers: WorkerPool | None = None
 
     def enabled(self) -> bool:
         return bool(self.server.options.allow_http)
@@ -40,9 +43,15 @@ class HttpFrontend(Frontend):
         app = HttpApp(self.server, loop, restrictions,
                       int(getattr(options, "http_max_input_size", 64 * 1024 * 1024)))
         settings_of(self.server).log.apply()
-        self._listener = await loop.create_server(
-            lambda: HttpConnection(app), options.http_address, options.http_port,
-            reuse_address=True, backlog=2048)
+        workers = int(options.extra.get("http_workers") or 0)
+        if workers:
+            self._workers = WorkerPool(app, listening_socket(options.http_address,
+                                                             options.http_port), workers)
+            await self._workers.start()
+        else:
+            self._listener = await loop.create_server(
+                lambda: HttpConnection(app), options.http_address, options.http_port,
+                reuse_address=True, backlog=2048)
         self.app = app
         log.info("HTTP frontend listening on %s:%d", options.http_address, options.http_port)
 
@@ -50,6 +59,16 @@ class HttpFrontend(Frontend):
         if self._listener is not None:
             self._listener.close()
             self._listener = None
+        if self._workers is not None:
+            await self._workers.stop(float(self.server.options.exit_timeout_secs))
+            self._workers = None
         if self.app is not None:
             for conn in list(self.app.connections):
                 conn.close_when_idle()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket for ``host:port`` (IPv4 or IPv6, as the name resolves)."""
+    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                flags=socket.AI_PASSIVE)[0][0]
+    return socket.create_server((host, port), family=family, backlog=2048)

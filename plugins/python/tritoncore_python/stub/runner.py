@@ -158,6 +158,10 @@ class Runtime:
                            "out_size": self.outputs.arena.size})
 
     def cancelled(self, rid: int) -> bool:
+        """Whether the server cancelled ``rid``; reads what has arrived, so a model polling
+        this inside a long, blocking ``execute`` sees the cancellation."""
+        if rid not in self.cancelled_ids:
+            self._pump()
         return rid in self.cancelled_ids
 
     def log(self, level: str, message: str) -> None:
