@@ -22,7 +22,7 @@ from http_support import make_repo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from serverproc import ServerProcess
-from tritoncore.frontends.http.link import ANSWER, REQUEST, FrameReader, frame
+from tritoncore.frontends.link import ANSWER, REQUEST, FrameReader, frame
 
 WAITER = '''
 import time
@@ -51,8 +51,8 @@ class TritonPythonModel:
 
 def children(pid: int) -> dict[int, str]:
     """Direct children of ``pid``: pid -> command line."""
-    out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid=,args="], capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid=,args="], check=False,
+                         capture_output=True, text=True).stdout
     return {int(line.split(None, 1)[0]): line.split(None, 1)[1]
             for line in out.splitlines() if line.strip()}
 

@@ -2,8 +2,8 @@
 
 One concept per module: ``connection`` (HTTP/1.1 protocol), ``routes`` (paths), ``app``
 (dispatch and restricted APIs), ``endpoints`` (handlers), ``infer_codec`` (tensors in JSON and
-binary form), ``content_encoding`` (gzip/deflate), ``responses`` (status lines and headers), ``workers``/``worker``/``link`` (``--http-workers``:
-worker processes that own the clients' sockets and relay requests).
+binary form), ``content_encoding`` (gzip/deflate), ``responses`` (status lines and headers), ``worker`` and ``worker_link`` (``--http-workers``:
+the two ends of a worker process that owns clients' sockets and relays their requests).
 """
 
 from __future__ import annotations

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from typing import TYPE_CHECKING, ClassVar
 
 from tritoncore.frontend import Frontend
 from tritoncore.frontends.http.app import HttpApp
 from tritoncore.frontends.http.connection import HttpConnection
-from tritoncore.frontends.http.workers import WorkerPool
+from tritoncore.frontends.http.worker_link import HttpWorkerLink
 from tritoncore.frontends.restricted_api import parse_restrictions
 from tritoncore.frontends.settings import settings_of
+from tritoncore.frontends.workers import WorkerPool, listening_socket
 
 if TYPE_CHECKING:
     from tritoncore.server import Server
@@ -45,8 +45,10 @@ class HttpFrontend(Frontend):
         settings_of(self.server).log.apply()
         workers = int(options.extra.get("http_workers") or 0)
         if workers:
-            self._workers = WorkerPool(app, listening_socket(options.http_address,
-                                                             options.http_port), workers)
+            self._workers = WorkerPool(
+                "HTTP", "tritoncore.frontends.http.worker", [str(app.max_input_size)],
+                listening_socket(options.http_address, options.http_port), workers,
+                lambda proc, lost: HttpWorkerLink(app, proc, lost))
             await self._workers.start()
         else:
             self._listener = await loop.create_server(
@@ -66,9 +68,3 @@ class HttpFrontend(Frontend):
             for conn in list(self.app.connections):
                 conn.close_when_idle()
 
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound, listening TCP socket for ``host:port`` (IPv4 or IPv6, as the name resolves)."""
-    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                flags=socket.AI_PASSIVE)[0][0]
-    return socket.create_server((host, port), family=family, backlog=2048)

@@ -1,10 +1,15 @@
-"""Framing on the socket between the server process and an HTTP worker process.
+"""Framing on the socket between the server process and a frontend worker process.
 
-A frame is an 8-byte little-endian length, then a ``marshal``-encoded tuple (both ends are the
-same Python running the same tritoncore, so marshal's format is shared and its speed is C's).
-Messages, worker to server: ``(REQUEST, id, method, url, headers, body, keep_alive)``,
-``(CANCEL, id)``, ``(HELLO, pid)``; server to worker: ``(ANSWER, id, data, keep_alive)``,
-``(STOP,)``.
+A frame is an 8-byte little-endian length, then a ``marshal``-encoded tuple whose first item
+is its kind (both ends are the same Python running the same tritoncore, so marshal's format is
+shared and its speed is C's). The kinds, by direction:
+
+- any worker -> server: ``(HELLO, pid)`` once it serves; server -> any worker: ``(STOP,)``.
+- HTTP worker -> server: ``(REQUEST, id, method, url, headers, body, keep_alive)``,
+  ``(CANCEL, id)``; server -> HTTP worker: ``(ANSWER, id, data, keep_alive)``.
+- gRPC worker -> server: ``(HEADERS_IN, id, headers, end)``, ``(DATA_IN, id, data, end)``,
+  ``(RESET_IN, id)``; server -> gRPC worker: ``(HEADERS_OUT, id, block, end)``,
+  ``(DATA_OUT, id, data, end)``, ``(WHOLE_OUT, id, head, data, tail)`` (HTTP/2 streams).
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import marshal
 from typing import Any
 
-REQUEST, CANCEL, HELLO, ANSWER, STOP = range(5)
+(HELLO, STOP, REQUEST, CANCEL, ANSWER, HEADERS_IN, DATA_IN, RESET_IN, HEADERS_OUT, DATA_OUT,
+ WHOLE_OUT) = range(11)
 _HEADER = 8
 
 

@@ -1,0 +1,121 @@
+"""The worker-process side of ``--http-workers`` / ``--grpc-workers``: what every frontend worker
+does besides its protocol. A worker accepts connections on the listening socket it inherited,
+speaks the protocol with its clients, and relays what they ask to the server process over its
+link (a socket pair, :mod:`tritoncore.frontends.link` frames); the server's answers come back
+the same way. It exits when the server closes the link, or after ``STOP`` once its clients
+have gone.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from tritoncore.frontends.link import HELLO, STOP, FrameReader, frame
+
+_IDLE_CHECK_S = 0.02  # after STOP: how often to look whether every client has left
+
+
+class WorkerRelay(asyncio.Protocol, abc.ABC):
+    """The worker's end of the link; subclasses speak one protocol with the clients."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.listener: asyncio.AbstractServer | None = None
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._reader = FrameReader()
+        self._out: list[bytes] = []
+        self._transport: asyncio.Transport | None = None
+
+    @abc.abstractmethod
+    def client(self) -> asyncio.Protocol:
+        """A protocol object for a newly accepted client connection."""
+
+    @abc.abstractmethod
+    def received(self, message: tuple[Any, ...]) -> None:
+        """A message from the server process (other than STOP)."""
+
+    @abc.abstractmethod
+    def clients(self) -> int:
+        """Client connections still open."""
+
+    @abc.abstractmethod
+    def close_clients(self, now: bool) -> None:
+        """Close every client connection: ``now``, or once each has had its answers."""
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        """Queue a message; everything queued in one loop pass goes out in one write."""
+        if not self._out:
+            self.loop.call_soon(self._write)
+        self._out.append(frame(message))
+
+    def _write(self) -> None:
+        out, self._out = self._out, []
+        if self._transport is not None:
+            self._transport.writelines(out)
+
+    # -- the link ----------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self.send((HELLO, os.getpid()))
+
+    def data_received(self, data: bytes) -> None:
+        for message in self._reader.feed(data):
+            if message[0] == STOP:
+                self._stop_accepting(now=False)
+            else:
+                self.received(message)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The server process is gone: nothing pending can be answered any more."""
+        self._transport = None
+        self._stop_accepting(now=True)
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def _stop_accepting(self, now: bool) -> None:
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+        self.close_clients(now)
+        self._finish_when_idle()
+
+    def _finish_when_idle(self) -> None:
+        if self.done.done():
+            return
+        if self.clients():
+            self.loop.call_later(_IDLE_CHECK_S, self._finish_when_idle)
+        else:
+            self.done.set_result(None)
+
+
+async def _serve(make: Callable[[asyncio.AbstractEventLoop], WorkerRelay], listen_fd: int,
+                 link_fd: int) -> None:
+    loop = asyncio.get_running_loop()
+    relay = make(loop)
+    await loop.create_unix_connection(lambda: relay, sock=socket.socket(fileno=link_fd))
+    relay.listener = await loop.create_server(
+        relay.client, sock=socket.socket(fileno=listen_fd), backlog=2048)
+    await relay.done
+
+
+def run_worker(make: Callable[[asyncio.AbstractEventLoop], WorkerRelay], listen_fd: int,
+               link_fd: int) -> int:
+    """A worker process's main: relay until stopped (uvloop when installed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server process decides when to stop
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop  # type: ignore[import-not-found]
+    except ImportError:
+        asyncio.run(_serve(make, listen_fd, link_fd))
+    else:
+        uvloop.run(_serve(make, listen_fd, link_fd))
+    return 0
