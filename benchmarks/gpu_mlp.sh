@@ -7,6 +7,9 @@
 #     BUNDLE_DIR: holds triton251.tar.xz (../shared/peer-triton/bundle-for-gpu.sh)
 #     PEER_DIR:   a copy of ../shared/peer-triton (gpu_model_repo/)
 # Here (the device tool): carry the two folders (and wheels of what the machine lacks) and run it.
+# Environment: WORKERS="0 4 8" runs one tritoncore per value side by side, each with
+# --http-workers and --grpc-workers set to it (frontend worker processes; default "0");
+# PROTOCOLS="http" measures HTTP only (default "grpc http").
 set -u
 bundle=${1:?usage: gpu_mlp.sh BUNDLE_DIR PEER_DIR [c ...]}; peer=${2:?}; shift 2
 concs=${*:-1 16 64 128}
@@ -22,14 +25,24 @@ PATH="$PYDIR:$PATH" "$T/bin/tritonserver" --model-repository "$repo" --backend-d
   --cache-directory "$T/caches" --http-port 18000 --grpc-port 18001 --metrics-port 18002 \
   > /tmp/triton.log 2>&1 &
 TP=$!
-PYTHONPATH="$root/core:$root/plugins/python${PYTHONPATH:+:$PYTHONPATH}" python3 -m tritoncore serve \
-  --model-repository "$repo" --http-port 28000 --grpc-port 28001 --metrics-port 28002 \
-  --allow-metrics false > /tmp/tritoncore.log 2>&1 &
-CP=$!
-for port in 18000 28000; do
-  for i in $(seq 180); do curl -sf localhost:$port/v2/health/ready >/dev/null && break; sleep 1; done
-  curl -sf localhost:$port/v2/health/ready >/dev/null || { echo "server on $port not ready"; tail -n 30 /tmp/triton.log /tmp/tritoncore.log; kill $TP $CP; exit 1; }
+# one tritoncore per entry of WORKERS (frontend worker processes; default "0"): ports 28000, 28100, ...
+workers=(${WORKERS:-0})
+CPS=()
+for i in "${!workers[@]}"; do
+  base=$((28000 + 100 * i))
+  PYTHONPATH="$root/core:$root/plugins/python${PYTHONPATH:+:$PYTHONPATH}" python3 -m tritoncore serve \
+    --model-repository "$repo" --http-port $base --grpc-port $((base + 1)) --metrics-port $((base + 2)) \
+    --allow-metrics false --http-workers "${workers[$i]}" --grpc-workers "${workers[$i]}" > /tmp/tritoncore$i.log 2>&1 &
+  CPS+=($!)
 done
+python3 -c "import uvloop; print('uvloop', uvloop.__version__)" 2>&1 | tail -1
+for i in "${!workers[@]}"; do
+  port=$((28000 + 100 * i))
+  for j in $(seq 180); do curl -sf localhost:$port/v2/health/ready >/dev/null && break; sleep 1; done
+  curl -sf localhost:$port/v2/health/ready >/dev/null || { echo "tritoncore on $port not ready"; tail -n 30 /tmp/tritoncore$i.log; kill $TP "${CPS[@]}"; exit 1; }
+done
+for j in $(seq 180); do curl -sf localhost:18000/v2/health/ready >/dev/null && break; sleep 1; done
+curl -sf localhost:18000/v2/health/ready >/dev/null || { echo "triton not ready"; tail -n 30 /tmp/triton.log; kill $TP "${CPS[@]}"; exit 1; }
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
 pa() {  # server-label protocol url c
   r=$("$T/pa/bin/perf_analyzer" -m torch_mlp -i "$2" -u "$3" --concurrency-range "$4:$4" \
@@ -41,15 +54,17 @@ pa() {  # server-label protocol url c
 }
 echo "| server | protocol | concurrency | infer/s | p99 us |"
 echo "|---|---|---|---|---|"
-for proto in grpc http; do
+for proto in ${PROTOCOLS:-grpc http}; do
+  off=0; [ $proto = grpc ] && off=1
   for c in $concs; do
-    if [ $proto = grpc ]; then tu=localhost:18001; cu=localhost:28001; else tu=localhost:18000; cu=localhost:28000; fi
-    pa triton "$proto" "$tu" "$c"
-    pa tritoncore "$proto" "$cu" "$c"
+    pa triton "$proto" "localhost:1800$off" "$c"
+    for i in "${!workers[@]}"; do
+      pa "tritoncore, ${workers[$i]} workers" "$proto" "localhost:$((28000 + 100 * i + off))" "$c"
+    done
   done
 done
 curl -s localhost:28000/v2/models/torch_mlp/stats | python3 -c "
 import json,sys; s=json.load(sys.stdin)['model_stats'][0]
 print('tritoncore batches: inference_count', s['inference_count'], 'execution_count', s['execution_count'])
 print('batch sizes:', {b['batch_size']: b['compute_infer']['count'] for b in s['batch_stats']})"
-kill $TP $CP; wait 2>/dev/null
+kill $TP "${CPS[@]}"; wait 2>/dev/null

@@ -165,9 +165,15 @@ class WorkerPool:
                     await p.wait()
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_socket(host: str, port: int, flag: str) -> socket.socket:
     """A bound, listening TCP socket for ``host:port`` (IPv4 or IPv6, as the name resolves);
-    OSError (port in use, bad address) as the caller's error to word."""
-    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                flags=socket.AI_PASSIVE)[0][0]
-    return socket.create_server((host, port), family=family, backlog=2048)
+    ``flag`` (``--http-port``) names what to change when it cannot be had."""
+    try:
+        family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                    flags=socket.AI_PASSIVE)[0][0]
+        return socket.create_server((host, port), family=family, backlog=2048)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise TritonError(ErrorCode.UNAVAILABLE,
+                          f"cannot listen on {host}:{port} ({reason}); choose "
+                          f"another {flag} or stop what uses it") from None

@@ -45,10 +45,10 @@ class HttpFrontend(Frontend):
         settings_of(self.server).log.apply()
         workers = int(options.extra.get("http_workers") or 0)
         if workers:
+            sock = listening_socket(options.http_address, options.http_port, "--http-port")
             self._workers = WorkerPool(
-                "HTTP", "tritoncore.frontends.http.worker", [str(app.max_input_size)],
-                listening_socket(options.http_address, options.http_port), workers,
-                lambda proc, lost: HttpWorkerLink(app, proc, lost))
+                "HTTP", "tritoncore.frontends.http.worker", [str(app.max_input_size)], sock,
+                workers, lambda proc, lost: HttpWorkerLink(app, proc, lost))
             await self._workers.start()
         else:
             self._listener = await loop.create_server(
