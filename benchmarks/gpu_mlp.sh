@@ -8,7 +8,7 @@
 #     PEER_DIR:   a copy of ../shared/peer-triton (gpu_model_repo/)
 # Here (the device tool): carry the two folders (and wheels of what the machine lacks) and run it.
 # Environment: WORKERS="0 4 8" runs one tritoncore per value side by side, each with
-# --http-workers and --grpc-workers set to it (frontend worker processes; default "0");
+# --http-workers set to it (HTTP worker processes; default "0");
 # PROTOCOLS="http" measures HTTP only (default "grpc http").
 set -u
 bundle=${1:?usage: gpu_mlp.sh BUNDLE_DIR PEER_DIR [c ...]}; peer=${2:?}; shift 2
@@ -32,7 +32,7 @@ for i in "${!workers[@]}"; do
   base=$((28000 + 100 * i))
   PYTHONPATH="$root/core:$root/plugins/python${PYTHONPATH:+:$PYTHONPATH}" python3 -m tritoncore serve \
     --model-repository "$repo" --http-port $base --grpc-port $((base + 1)) --metrics-port $((base + 2)) \
-    --allow-metrics false --http-workers "${workers[$i]}" --grpc-workers "${workers[$i]}" > /tmp/tritoncore$i.log 2>&1 &
+    --allow-metrics false --http-workers "${workers[$i]}" > /tmp/tritoncore$i.log 2>&1 &
   CPS+=($!)
 done
 python3 -c "import uvloop; print('uvloop', uvloop.__version__)" 2>&1 | tail -1
@@ -59,7 +59,8 @@ for proto in ${PROTOCOLS:-grpc http}; do
   for c in $concs; do
     pa triton "$proto" "localhost:1800$off" "$c"
     for i in "${!workers[@]}"; do
-      pa "tritoncore, ${workers[$i]} workers" "$proto" "localhost:$((28000 + 100 * i + off))" "$c"
+      [ $proto = grpc ] && [ "$i" -gt 0 ] && continue  # --http-workers does not touch gRPC
+      pa "tritoncore, ${workers[$i]} HTTP workers" "$proto" "localhost:$((28000 + 100 * i + off))" "$c"
     done
   done
 done

@@ -1,8 +1,8 @@
-"""``--http-workers N`` / ``--grpc-workers N``: worker processes own the clients' sockets and
-relay requests to the server process. The whole HTTP and gRPC suites (test_http_infer/admin/
-protocol, test_grpc_frontend, test_grpc_http2) also run with workers; this file pins down what
-is particular to them: real processes, a dead worker replaced, statistics summed in one place,
-cancellation across the relay, stopping, and the framing."""
+"""``--http-workers N``: worker processes own the clients' sockets and relay requests to the
+server process. The whole HTTP suites (test_http_infer/admin/protocol) also run with workers;
+this file pins down what is particular to them: real processes, a dead worker replaced,
+statistics summed in one place, cancellation across the relay, stopping, a port in use, and
+the framing."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from http_support import make_repo
 from hypothesis import given, settings
@@ -59,10 +58,10 @@ def children(pid: int) -> dict[int, str]:
             for line in out.splitlines() if line.strip()}
 
 
-def workers(server: ServerProcess, kind: str = "http") -> list[int]:
+def workers(server: ServerProcess) -> list[int]:
     assert server.proc is not None
     return sorted(pid for pid, cmd in children(server.proc.pid).items()
-                  if f"tritoncore.frontends.{kind}.worker" in cmd)
+                  if "tritoncore.frontends.http.worker" in cmd)
 
 
 @pytest.fixture(scope="module")
@@ -194,49 +193,6 @@ def test_a_worker_that_cannot_start_fails_the_server_with_a_message(tmp_path: Pa
         proc.start()
     assert proc.proc is not None and proc.proc.returncode == 1
     assert "did not start (exit code 3); its error is in the server's log" in proc.log()
-
-
-def test_grpc_workers_serve_replace_and_stop_with_http_workers(tmp_path: Path) -> None:
-    proc = ServerProcess(make_repo(tmp_path / "models"), "--http-workers", "1",
-                         "--grpc-workers", "2", log_dir=tmp_path).start()
-    try:
-        assert len(workers(proc, "http")) == 1
-        before = workers(proc, "grpc")
-        assert len(before) == 2
-
-        def grpc_infer(values: np.ndarray) -> np.ndarray:
-            with grpcclient.InferenceServerClient(proc.grpc_url) as client:
-                inp = grpcclient.InferInput("INPUT0", [4], "FP32")
-                inp.set_data_from_numpy(values)
-                return client.infer("fixed4", [inp]).as_numpy("OUTPUT0")
-
-        values = np.array([0.5, -1, 2, 8], np.float32)
-        np.testing.assert_array_equal(grpc_infer(values), values)
-        os.kill(before[0], signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while (len(workers(proc, "grpc")) != 2 or before[0] in workers(proc, "grpc")) and \
-                time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(workers(proc, "grpc")) == 2 and before[0] not in workers(proc, "grpc")
-        assert f"gRPC worker process {before[0]} exited" in proc.log()
-        for _ in range(5):
-            np.testing.assert_array_equal(grpc_infer(values), values)
-        np.testing.assert_array_equal(infer_fixed4(proc.http_url, values), values)
-        pids = workers(proc, "grpc") + workers(proc, "http")
-    finally:
-        assert proc.stop() == 0
-    for pid in pids:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
-
-
-def test_grpc_workers_need_the_native_transport(tmp_path: Path) -> None:
-    proc = ServerProcess(make_repo(tmp_path / "models"), "--grpc-workers", "2",
-                         "--grpc-transport", "grpcio", log_dir=tmp_path)
-    with pytest.raises(RuntimeError, match="server exited"):
-        proc.start()
-    assert proc.proc is not None and proc.proc.returncode == 1
-    assert "--grpc-workers needs the native transport" in proc.log()
 
 
 def test_a_port_in_use_is_a_clear_error_with_workers(tmp_path: Path) -> None:

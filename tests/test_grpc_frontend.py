@@ -1,6 +1,5 @@
 """The gRPC frontend driven by the real ``tritonclient.grpc`` (sync, aio, streaming) against a
-real ``tritoncore serve`` process, once per transport (tritoncore's own HTTP/2 and grpcio)
-and once with the native transport in worker processes (``--grpc-workers``)."""
+real ``tritoncore serve`` process, once per transport (tritoncore's own HTTP/2 and grpcio)."""
 
 from __future__ import annotations
 
@@ -24,13 +23,10 @@ from tritonclient.utils import InferenceServerException
 from tritoncore.protocol import health_pb2
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param(("--grpc-transport=native",), id="native"),
-    pytest.param(("--grpc-transport=grpcio",), id="grpcio"),
-    pytest.param(("--grpc-transport=native", "--grpc-workers=2"), id="native-2-workers")])
+@pytest.fixture(scope="module", params=["native", "grpcio"])
 def server(tmp_path_factory: pytest.TempPathFactory,
            request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    proc = start_server(tmp_path_factory.mktemp("grpc"), *request.param)
+    proc = start_server(tmp_path_factory.mktemp("grpc"), f"--grpc-transport={request.param}")
     yield proc
     assert proc.stop() == 0
 

@@ -26,12 +26,9 @@ from tritoncore.frontends.grpc import http2
 from tritoncore.protocol import grpc_service_pb2 as pb
 
 
-@pytest.fixture(scope="module", params=[pytest.param((), id="in-process"),
-                                        pytest.param(("--grpc-workers=2",), id="2-workers")])
-def server(tmp_path_factory: pytest.TempPathFactory,
-           request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
-    # the native transport is the default; with workers it runs in their processes
-    proc = start_server(tmp_path_factory.mktemp("h2"), *request.param)
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = start_server(tmp_path_factory.mktemp("h2"))  # the native transport is the default
     yield proc
     assert proc.stop() == 0
 

@@ -7,9 +7,6 @@ shared and its speed is C's). The kinds, by direction:
 - any worker -> server: ``(HELLO, pid)`` once it serves; server -> any worker: ``(STOP,)``.
 - HTTP worker -> server: ``(REQUEST, id, method, url, headers, body, keep_alive)``,
   ``(CANCEL, id)``; server -> HTTP worker: ``(ANSWER, id, data, keep_alive)``.
-- gRPC worker -> server: ``(HEADERS_IN, id, headers, end)``, ``(DATA_IN, id, data, end)``,
-  ``(RESET_IN, id)``; server -> gRPC worker: ``(HEADERS_OUT, id, block, end)``,
-  ``(DATA_OUT, id, data, end)``, ``(WHOLE_OUT, id, head, data, tail)`` (HTTP/2 streams).
 """
 
 from __future__ import annotations
@@ -17,8 +14,7 @@ from __future__ import annotations
 import marshal
 from typing import Any
 
-(HELLO, STOP, REQUEST, CANCEL, ANSWER, HEADERS_IN, DATA_IN, RESET_IN, HEADERS_OUT, DATA_OUT,
- WHOLE_OUT) = range(11)
+HELLO, STOP, REQUEST, CANCEL, ANSWER = range(5)
 _HEADER = 8
 
 

@@ -1,5 +1,5 @@
-"""The worker-process side of ``--http-workers`` / ``--grpc-workers``: what every frontend worker
-does besides its protocol. A worker accepts connections on the listening socket it inherited,
+"""The worker-process side of ``--http-workers``: what a frontend worker does besides its
+protocol. A worker accepts connections on the listening socket it inherited,
 speaks the protocol with its clients, and relays what they ask to the server process over its
 link (a socket pair, :mod:`tritoncore.frontends.link` frames); the server's answers come back
 the same way. It exits when the server closes the link, or after ``STOP`` once its clients
@@ -19,6 +19,7 @@ from typing import Any
 
 from tritoncore.frontends.link import HELLO, STOP, FrameReader, frame
 
+log = logging.getLogger(__name__)
 _IDLE_CHECK_S = 0.02  # after STOP: how often to look whether every client has left
 
 
@@ -71,7 +72,10 @@ class WorkerRelay(asyncio.Protocol, abc.ABC):
             if message[0] == STOP:
                 self._stop_accepting(now=False)
             else:
-                self.received(message)
+                try:
+                    self.received(message)
+                except Exception:  # a bug fails that request, not every client here
+                    log.exception("a message from the server process failed")
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The server process is gone: nothing pending can be answered any more."""

@@ -1,5 +1,5 @@
-"""Frontend worker processes, the server's side (``--http-workers N``, ``--grpc-workers N``:
-tritoncore extensions).
+"""Frontend worker processes, the server's side (``--http-workers N``, a tritoncore extension;
+the pool and the link are protocol-neutral, the HTTP parts live in ``frontends/http``).
 
 With N > 0 the server process no longer accepts a frontend's connections itself: N worker
 processes share its listening socket, do the clients' socket work and the protocol's framing,
@@ -60,7 +60,11 @@ class WorkerLink(asyncio.Protocol, abc.ABC):
                 if not self.hello.done():
                     self.hello.set_result(message[1])
             else:
-                self.received(message)
+                try:
+                    self.received(message)
+                except Exception:  # a bug fails that request, not every client of the worker
+                    log.exception("a message relayed by worker process %d failed",
+                                  self.proc.pid)
 
     def send(self, message: tuple[Any, ...]) -> None:
         """Queue a message; everything queued in one loop pass goes out in one write."""
@@ -90,7 +94,7 @@ class WorkerPool:
 
     def __init__(self, what: str, module: str, args: list[str], sock: socket.socket,
                  count: int, link: LinkFactory) -> None:
-        self.what = what  # "HTTP" / "gRPC", for messages
+        self.what = what  # "HTTP", for messages
         self.module = module
         self.args = args
         self.sock = sock

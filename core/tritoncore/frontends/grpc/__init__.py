@@ -33,12 +33,9 @@ if "grpc" not in sys.modules and "GRPC_EXPERIMENTS" not in os.environ:
         del os.environ["GRPC_EXPERIMENTS"]
 import grpc  # a no-op after the import above
 
-from tritoncore.cli import non_negative_int
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.frontend import Frontend
 from tritoncore.frontends.grpc import calls, http2, restricted, service
-from tritoncore.frontends.grpc.worker_link import GrpcWorkerLink
-from tritoncore.frontends.workers import WorkerPool, listening_socket
 from tritoncore.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
@@ -66,7 +63,6 @@ class GrpcFrontend(Frontend):
         self._grpc: grpc.aio.Server | None = None
         self._listener: asyncio.AbstractServer | None = None
         self._connections: set[http2.Http2Connection] = set()
-        self._workers: WorkerPool | None = None
         self.port = 0
 
     def enabled(self) -> bool:
@@ -78,9 +74,6 @@ class GrpcFrontend(Frontend):
         if opts.extra.get("grpc_transport", "native") == "native":
             await self._start_native(rules)
             return
-        if opts.extra.get("grpc_workers"):
-            raise TritonError(ErrorCode.INVALID_ARG, "--grpc-workers needs the native "
-                              "transport (--grpc-transport=native, the default)")
         self._grpc = grpc.aio.server(options=CHANNEL_OPTIONS)
         service.register(self._grpc, self.server, rules)
         address = f"{opts.grpc_address}:{opts.grpc_port}"
@@ -107,16 +100,6 @@ class GrpcFrontend(Frontend):
             return http2.Http2Connection(router, self._connections)
 
         host = opts.grpc_address.strip("[]") or None
-        workers = int(opts.extra.get("grpc_workers") or 0)
-        if workers:
-            sock = listening_socket(host or "", opts.grpc_port, "--grpc-port")
-            self.port = sock.getsockname()[1]
-            self._workers = WorkerPool(
-                "gRPC", "tritoncore.frontends.grpc.worker", [], sock, workers,
-                lambda proc, lost: GrpcWorkerLink(router, proc, lost))
-            await self._workers.start()
-            log.info("gRPC frontend listening on %s:%d", opts.grpc_address, self.port)
-            return
         try:
             self._listener = await loop.create_server(connection, host, opts.grpc_port,
                                                       reuse_address=True, backlog=2048)
@@ -129,9 +112,6 @@ class GrpcFrontend(Frontend):
         log.info("gRPC frontend listening on %s:%d", opts.grpc_address, self.port)
 
     async def stop(self) -> None:
-        if self._workers is not None:
-            await self._workers.stop(float(self.server.options.exit_timeout_secs))
-            self._workers = None
         if self._listener is not None:
             self._listener.close()
             self._listener = None
@@ -160,11 +140,6 @@ def tritoncore_add_cli_options(parser: argparse.ArgumentParser) -> None:
         default="native",
         help="who speaks HTTP/2 for the gRPC frontend: tritoncore's own (native, the default, "
              "leaner) or a grpcio aio server (grpcio)")
-    parser.add_argument(
-        "--grpc-workers", dest="grpc_workers", type=non_negative_int, default=0, metavar="N",
-        help="tritoncore extension: N worker processes accept gRPC connections, speak HTTP/2 "
-             "and relay the calls to the server process (0, the default: it serves them "
-             "itself); native transport only")
     parser.add_argument(
         "--grpc-restricted-protocol", "--grpc-restricted-api", dest="grpc_restricted_protocol",
         action="append", default=[], metavar="GROUPS:KEY=VALUE",

@@ -14,14 +14,14 @@ import threading
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
 from tritoncore.errors import TritonError
 from tritoncore.frontends.delivery import final_on_loop
 from tritoncore.frontends.grpc import codec, restricted
-from tritoncore.frontends.grpc.http2 import STATUS_200, Headers, literal
+from tritoncore.frontends.grpc.http2 import STATUS_200, Headers, Stream, literal
 from tritoncore.frontends.grpc.service import unexpected as _unexpected
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 
@@ -64,18 +64,6 @@ def _message(payload: bytes) -> bytes:
     return b"\x00" + len(payload).to_bytes(4, "big") + payload
 
 
-class Outbound(Protocol):
-    """A stream as a call sees it: an HTTP/2 ``Stream`` here, or a worker process's
-    (``worker_link.RemoteStream``)."""
-
-    call: object
-
-    def send_headers(self, block: bytes, end: bool = False) -> None: ...
-    def send_data(self, data: bytes, end: bool = False) -> None: ...
-    def send_whole(self, head: bytes, data: bytes, tail: bytes) -> None: ...
-    async def drained(self) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Method:
     """One RPC: its request message, shape (unary, server-stream, stream) and handler."""
@@ -99,7 +87,7 @@ class Router:
                                                  rules.get(name))
                         for svc, table in rpcs.items() for name, (req, _, kind) in table.items()}
 
-    def on_headers(self, stream: Outbound, headers: Headers, end: bool) -> None:
+    def on_headers(self, stream: Stream, headers: Headers, end: bool) -> None:
         path = content_type = encoding = timeout = None
         metadata = []
         for name, value in headers:
@@ -135,12 +123,12 @@ class Router:
         if end:
             call.feed(b"", True)
 
-    def on_data(self, stream: Outbound, data: bytes, end: bool) -> None:
+    def on_data(self, stream: Stream, data: bytes, end: bool) -> None:
         call = stream.call
         if isinstance(call, Call):
             call.feed(data, end)
 
-    def on_reset(self, stream: Outbound) -> None:
+    def on_reset(self, stream: Stream) -> None:
         call = stream.call
         if isinstance(call, Call):
             call.cancel()
@@ -149,7 +137,7 @@ class Router:
 class Call:
     """One RPC in progress on one stream; also the ``context`` the handlers get."""
 
-    def __init__(self, router: Router, stream: Outbound) -> None:
+    def __init__(self, router: Router, stream: Stream) -> None:
         self.router = router
         self.stream = stream
         self.method: Method | None = None
