@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 import tritonclient.utils.shared_memory as shm
-from http_support import Raw, make_repo
+from http_support import WORKER_MODES, Raw, make_repo
 from serverproc import ServerProcess
 from tritonclient.utils import InferenceServerException
 
@@ -22,9 +22,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_repo(tmp_path_factory.mktemp("http_shm") / "models")
 
 
-@pytest.fixture(scope="module")
-def server(repo: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(repo, "--allow-client-shm=true", log_dir=repo.parent).start()
+@pytest.fixture(scope="module", params=WORKER_MODES)
+def server(repo: Path, request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
+    proc = ServerProcess(repo, "--allow-client-shm=true", *request.param,
+                         log_dir=repo.parent).start()
     yield proc
     proc.stop()
 
