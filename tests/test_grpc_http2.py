@@ -374,6 +374,39 @@ def test_a_client_reset_reaches_the_call() -> None:
     assert not [f for f in transport.frames() if f[0] == http2.DATA]
 
 
+def test_replies_in_one_loop_pass_share_one_write_after_the_first() -> None:
+    """Calls on one connection answered together (one batch): the first reply goes out at
+    once, the others in one write at the end of the loop pass, every frame in order."""
+
+    async def run() -> tuple[list[str], list[tuple[int, int, int, bytes]]]:
+        conn, transport, recorder = connect()
+        calls: list[str] = []
+        real_write, real_lines = transport.write, transport.writelines
+        transport.write = lambda data: (calls.append("write"),  # type: ignore[method-assign]
+                                        real_write(data))
+        transport.writelines = lambda parts: (  # type: ignore[method-assign]
+            calls.append(f"writelines({len(parts)})"), real_lines(parts))
+        conn.data_received(http2.PREFACE)
+        for sid in (1, 3, 5):
+            conn.data_received(http2._frame(
+                http2.HEADERS, http2.END_HEADERS | http2.END_STREAM, sid,
+                hpack.Encoder().encode([(":path", "/x")])))
+        await asyncio.sleep(0)  # the SETTINGS ack's pass ends
+        calls.clear()
+        transport.frames()
+        for sid in (1, 3, 5):
+            recorder.streams[sid].send_whole(b"\x88", b"reply %d" % sid, b"\x89")
+        assert calls == ["write"]  # the others wait for the end of this pass
+        await asyncio.sleep(0)
+        return calls, transport.frames()
+
+    calls, frames = asyncio.run(run())
+    assert calls == ["write", "writelines(2)"]
+    assert [(f[0], f[2]) for f in frames] == [
+        (t, sid) for sid in (1, 3, 5) for t in (http2.HEADERS, http2.DATA, http2.HEADERS)]
+    assert [f[3] for f in frames if f[0] == http2.DATA] == [b"reply 1", b"reply 3", b"reply 5"]
+
+
 @pytest.mark.parametrize("window", [5, 1000])
 def test_a_whole_unary_response_is_one_write_when_it_fits(window: int) -> None:
     conn, transport, recorder = connect()
