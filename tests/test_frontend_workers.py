@@ -195,16 +195,19 @@ def test_a_worker_that_cannot_start_fails_the_server_with_a_message(tmp_path: Pa
     assert "did not start (exit code 3); its error is in the server's log" in proc.log()
 
 
-def test_a_port_in_use_is_a_clear_error_with_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path, workers: str) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
-        proc = ServerProcess(make_repo(tmp_path / "models"), "--http-workers", "1",
+        proc = ServerProcess(make_repo(tmp_path / "models"), "--http-workers", workers,
                              log_dir=tmp_path)
         proc.args[proc.args.index(str(proc.http_port))] = str(port)
         with pytest.raises(RuntimeError, match="server exited"):
             proc.start()
-    assert f"cannot listen on 127.0.0.1:{port} (Address already in use); choose another " \
-           "--http-port or stop what uses it" in proc.log()
+    assert proc.proc is not None and proc.proc.returncode == 1
+    assert f"HTTP frontend cannot listen on 127.0.0.1:{port} (Address already in use); " \
+           "choose another --http-port or stop what uses it" in proc.log()
+    assert "Traceback" not in proc.log()
 
 
 messages = st.lists(st.one_of(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import abc
+import os
 from typing import TYPE_CHECKING, ClassVar
+
+from tritoncore.errors import ErrorCode, TritonError
 
 if TYPE_CHECKING:
     from tritoncore.server import Server
@@ -28,3 +31,11 @@ class Frontend(abc.ABC):
     @abc.abstractmethod
     async def stop(self) -> None:
         """Stop accepting new requests (in-flight ones are finished by the server)."""
+
+
+def cannot_listen(what: str, address: str, flag: str, reason: str | OSError) -> TritonError:
+    """The start-up error of a frontend that cannot have its port: what to change."""
+    if isinstance(reason, OSError):
+        reason = os.strerror(reason.errno) if reason.errno else str(reason)
+    return TritonError(ErrorCode.UNAVAILABLE, f"{what} frontend cannot listen on {address} "
+                       f"({reason}); choose another {flag} or stop what uses it")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -23,6 +24,7 @@ from typing import Any
 
 import tritoncore
 from tritoncore.errors import ErrorCode, TritonError
+from tritoncore.frontend import cannot_listen
 from tritoncore.frontends.link import HELLO, STOP, FrameReader, frame
 
 log = logging.getLogger(__name__)
@@ -111,10 +113,12 @@ class WorkerPool:
                 await asyncio.wait_for(asyncio.shield(link.hello), START_TIMEOUT_S)
             except (asyncio.TimeoutError, ConnectionError) as exc:
                 await self.stop(0.0)
+                if link.proc.returncode is None:  # hung, or gone but not yet reaped
+                    _kill(link.proc)
+                code = await link.proc.wait()
                 raise TritonError(ErrorCode.INTERNAL, f"{self.what} worker process "
-                                  f"{link.proc.pid} did not start (exit code "
-                                  f"{link.proc.returncode}); its error is in the server's "
-                                  "log") from exc
+                                  f"{link.proc.pid} did not start (exit code {code}); its "
+                                  "error is in the server's log") from exc
         log.info("%s served by %d worker processes (pids %s)", self.what, self.count,
                  ", ".join(str(link.proc.pid) for link in links))
 
@@ -145,7 +149,7 @@ class WorkerPool:
         try:
             code = await asyncio.wait_for(proc.wait(), RESTART_DELAY_S)
         except asyncio.TimeoutError:
-            proc.kill()
+            _kill(proc)
             code = await proc.wait()
         log.error("%s worker process %d exited (code %s); its clients' requests in flight "
                   "were cancelled; starting another", self.what, proc.pid, code)
@@ -165,19 +169,21 @@ class WorkerPool:
                                timeout=timeout)
             for p in procs:
                 if p.returncode is None:
-                    p.kill()
+                    _kill(p)
                     await p.wait()
 
 
-def listening_socket(host: str, port: int, flag: str) -> socket.socket:
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
+        proc.kill()
+
+
+def listening_socket(what: str, host: str, port: int, flag: str) -> socket.socket:
     """A bound, listening TCP socket for ``host:port`` (IPv4 or IPv6, as the name resolves);
-    ``flag`` (``--http-port``) names what to change when it cannot be had."""
+    ``what`` and ``flag`` (``HTTP``, ``--http-port``) word the error when it cannot be had."""
     try:
         family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
                                     flags=socket.AI_PASSIVE)[0][0]
         return socket.create_server((host, port), family=family, backlog=2048)
     except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise TritonError(ErrorCode.UNAVAILABLE,
-                          f"cannot listen on {host}:{port} ({reason}); choose "
-                          f"another {flag} or stop what uses it") from None
+        raise cannot_listen(what, f"{host}:{port}", flag, exc) from None

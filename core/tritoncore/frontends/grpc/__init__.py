@@ -33,8 +33,7 @@ if "grpc" not in sys.modules and "GRPC_EXPERIMENTS" not in os.environ:
         del os.environ["GRPC_EXPERIMENTS"]
 import grpc  # a no-op after the import above
 
-from tritoncore.errors import ErrorCode, TritonError
-from tritoncore.frontend import Frontend
+from tritoncore.frontend import Frontend, cannot_listen
 from tritoncore.frontends.grpc import calls, http2, restricted, service
 from tritoncore.hookspecs import hookimpl
 
@@ -85,9 +84,7 @@ class GrpcFrontend(Frontend):
         else:
             detail = "the port may be in use"
         if not self.port:
-            raise TritonError(ErrorCode.UNAVAILABLE,
-                              f"gRPC frontend cannot listen on {address} ({detail}); choose "
-                              "another --grpc-port or stop what uses it")
+            raise cannot_listen("gRPC", address, "--grpc-port", detail)
         await self._grpc.start()
         log.info("gRPC frontend listening on %s:%d", opts.grpc_address, self.port)
 
@@ -104,10 +101,8 @@ class GrpcFrontend(Frontend):
             self._listener = await loop.create_server(connection, host, opts.grpc_port,
                                                       reuse_address=True, backlog=2048)
         except OSError as exc:
-            raise TritonError(ErrorCode.UNAVAILABLE,
-                              f"gRPC frontend cannot listen on {opts.grpc_address}:"
-                              f"{opts.grpc_port} ({exc.strerror or exc}); choose another "
-                              "--grpc-port or stop what uses it") from None
+            raise cannot_listen("gRPC", f"{opts.grpc_address}:{opts.grpc_port}", "--grpc-port",
+                                exc) from None
         self.port = self._listener.sockets[0].getsockname()[1]
         log.info("gRPC frontend listening on %s:%d", opts.grpc_address, self.port)
 

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, ClassVar
 
-from tritoncore.frontend import Frontend
+from tritoncore.frontend import Frontend, cannot_listen
 from tritoncore.frontends.http.app import HttpApp
 from tritoncore.frontends.http.connection import HttpConnection
 from tritoncore.frontends.http.worker_link import HttpWorkerLink
@@ -45,15 +45,20 @@ class HttpFrontend(Frontend):
         settings_of(self.server).log.apply()
         workers = int(options.extra.get("http_workers") or 0)
         if workers:
-            sock = listening_socket(options.http_address, options.http_port, "--http-port")
+            sock = listening_socket("HTTP", options.http_address, options.http_port,
+                                    "--http-port")
             self._workers = WorkerPool(
                 "HTTP", "tritoncore.frontends.http.worker", [str(app.max_input_size)], sock,
                 workers, lambda proc, lost: HttpWorkerLink(app, proc, lost))
             await self._workers.start()
         else:
-            self._listener = await loop.create_server(
-                lambda: HttpConnection(app), options.http_address, options.http_port,
-                reuse_address=True, backlog=2048)
+            try:
+                self._listener = await loop.create_server(
+                    lambda: HttpConnection(app), options.http_address, options.http_port,
+                    reuse_address=True, backlog=2048)
+            except OSError as exc:
+                raise cannot_listen("HTTP", f"{options.http_address}:{options.http_port}",
+                                    "--http-port", exc) from None
         self.app = app
         log.info("HTTP frontend listening on %s:%d", options.http_address, options.http_port)
 
