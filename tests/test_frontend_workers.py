@@ -148,6 +148,22 @@ def test_a_client_that_leaves_cancels_its_blocking_request(server: ServerProcess
             target.stop()
 
 
+def test_workers_ignore_sigint_and_sigterm_the_server_decides(server: ServerProcess) -> None:
+    """A signal to the whole process group reaches the workers too; they stay until the
+    server process stops them (its own stop is tested below)."""
+    pids = workers(server)
+    exits = server.log().count(" exited (code")
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGINT)
+    time.sleep(0.5)
+    assert workers(server) == pids
+    values = np.array([4, 3, 2, 1], np.float32)
+    for _ in range(6):
+        np.testing.assert_array_equal(infer_fixed4(server.http_url, values), values)
+    assert server.log().count(" exited (code") == exits
+
+
 def test_a_killed_worker_is_replaced_and_the_others_keep_serving(
         server: ServerProcess) -> None:
     before = workers(server)

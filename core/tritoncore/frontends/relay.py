@@ -113,7 +113,11 @@ async def _serve(make: Callable[[asyncio.AbstractEventLoop], WorkerRelay], liste
 def run_worker(make: Callable[[asyncio.AbstractEventLoop], WorkerRelay], listen_fd: int,
                link_fd: int) -> int:
     """A worker process's main: relay until stopped (uvloop when installed)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server process decides when to stop
+    # The server process decides when a worker stops (STOP, or its end of the link closing):
+    # a Ctrl-C or a SIGTERM sent to the whole process group must not take workers away
+    # under a server that is still answering their clients.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
