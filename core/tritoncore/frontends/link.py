@@ -11,11 +11,15 @@ shared and its speed is C's). The kinds, by direction:
 
 from __future__ import annotations
 
+import abc
+import asyncio
+import logging
 import marshal
 from typing import Any
 
 HELLO, STOP, REQUEST, CANCEL, ANSWER = range(5)
 _HEADER = 8
+log = logging.getLogger(__name__)
 
 
 def frame(message: tuple[Any, ...]) -> bytes:
@@ -55,3 +59,42 @@ class FrameReader:
         self._chunks = [rest] if rest else []
         self._size = len(rest)
         return out
+
+
+class LinkEnd(asyncio.Protocol, abc.ABC):
+    """Either end of a link: messages in as frames arrive, messages out batched per loop pass
+    (everything sent in one pass goes out in one write)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._reader = FrameReader()
+        self._out: list[bytes] = []
+        self._transport: asyncio.Transport | None = None
+
+    @abc.abstractmethod
+    def on_message(self, message: tuple[Any, ...]) -> None:
+        """One message from the other end."""
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        if not self._out:
+            self.loop.call_soon(self._write)
+        self._out.append(frame(message))
+
+    def _write(self) -> None:
+        out, self._out = self._out, []
+        if self._transport is not None:
+            self._transport.writelines(out)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        for message in self._reader.feed(data):
+            try:
+                self.on_message(message)
+            except Exception:  # a bug fails that message's request, not the whole link
+                log.exception("a message of kind %s on a frontend worker's link failed",
+                              message[0])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None

@@ -17,22 +17,18 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from tritoncore.frontends.link import HELLO, STOP, FrameReader, frame
+from tritoncore.frontends.link import HELLO, STOP, LinkEnd
 
-log = logging.getLogger(__name__)
 _IDLE_CHECK_S = 0.02  # after STOP: how often to look whether every client has left
 
 
-class WorkerRelay(asyncio.Protocol, abc.ABC):
+class WorkerRelay(LinkEnd):
     """The worker's end of the link; subclasses speak one protocol with the clients."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        super().__init__(loop)
         self.listener: asyncio.AbstractServer | None = None
         self.done: asyncio.Future[None] = loop.create_future()
-        self._reader = FrameReader()
-        self._out: list[bytes] = []
-        self._transport: asyncio.Transport | None = None
 
     @abc.abstractmethod
     def client(self) -> asyncio.Protocol:
@@ -50,36 +46,21 @@ class WorkerRelay(asyncio.Protocol, abc.ABC):
     def close_clients(self, now: bool) -> None:
         """Close every client connection: ``now``, or once each has had its answers."""
 
-    def send(self, message: tuple[Any, ...]) -> None:
-        """Queue a message; everything queued in one loop pass goes out in one write."""
-        if not self._out:
-            self.loop.call_soon(self._write)
-        self._out.append(frame(message))
-
-    def _write(self) -> None:
-        out, self._out = self._out, []
-        if self._transport is not None:
-            self._transport.writelines(out)
-
     # -- the link ----------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+        super().connection_made(transport)
         self.send((HELLO, os.getpid()))
 
-    def data_received(self, data: bytes) -> None:
-        for message in self._reader.feed(data):
-            if message[0] == STOP:
-                self._stop_accepting(now=False)
-            else:
-                try:
-                    self.received(message)
-                except Exception:  # a bug fails that request, not every client here
-                    log.exception("a message from the server process failed")
+    def on_message(self, message: tuple[Any, ...]) -> None:
+        if message[0] == STOP:
+            self._stop_accepting(now=False)
+        else:
+            self.received(message)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The server process is gone: nothing pending can be answered any more."""
-        self._transport = None
+        super().connection_lost(exc)
         self._stop_accepting(now=True)
 
     # -- stopping ----------------------------------------------------------------------------

@@ -25,25 +25,22 @@ from typing import Any
 import tritoncore
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.frontend import cannot_listen
-from tritoncore.frontends.link import HELLO, STOP, FrameReader, frame
+from tritoncore.frontends.link import HELLO, STOP, LinkEnd
 
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0
 RESTART_DELAY_S = 1.0
 
 
-class WorkerLink(asyncio.Protocol, abc.ABC):
+class WorkerLink(LinkEnd):
     """The server's end of one worker's socket; subclasses handle one protocol's messages."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, proc: asyncio.subprocess.Process,
                  on_lost: Callable[[WorkerLink], None]) -> None:
-        self.loop = loop
+        super().__init__(loop)
         self.proc = proc
         self.hello: asyncio.Future[int] = loop.create_future()
         self._on_lost = on_lost
-        self._reader = FrameReader()
-        self._out: list[bytes] = []
-        self._transport: asyncio.Transport | None = None
 
     @abc.abstractmethod
     def received(self, message: tuple[Any, ...]) -> None:
@@ -53,34 +50,14 @@ class WorkerLink(asyncio.Protocol, abc.ABC):
     def abandon_all(self) -> None:
         """The worker is gone: cancel whatever its clients had in flight."""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        for message in self._reader.feed(data):
-            if message[0] == HELLO:
-                if not self.hello.done():
-                    self.hello.set_result(message[1])
-            else:
-                try:
-                    self.received(message)
-                except Exception:  # a bug fails that request, not every client of the worker
-                    log.exception("a message relayed by worker process %d failed",
-                                  self.proc.pid)
-
-    def send(self, message: tuple[Any, ...]) -> None:
-        """Queue a message; everything queued in one loop pass goes out in one write."""
-        if not self._out:
-            self.loop.call_soon(self._write)
-        self._out.append(frame(message))
-
-    def _write(self) -> None:
-        out, self._out = self._out, []
-        if self._transport is not None:
-            self._transport.writelines(out)
+    def on_message(self, message: tuple[Any, ...]) -> None:
+        if message[0] != HELLO:
+            self.received(message)
+        elif not self.hello.done():
+            self.hello.set_result(message[1])
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._transport = None
+        super().connection_lost(exc)
         self.abandon_all()
         if not self.hello.done():
             self.hello.set_exception(ConnectionError("the worker closed its link"))
