@@ -80,6 +80,7 @@ class WorkerPool:
         self.count = count
         self.make_link = link
         self.links: set[WorkerLink] = set()
+        self._replacing: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs
         self._stopping = False
 
     async def start(self) -> None:
@@ -119,7 +120,9 @@ class WorkerPool:
     def _lost(self, link: WorkerLink) -> None:
         self.links.discard(link)
         if not self._stopping:
-            link.loop.create_task(self._replace(link.proc))
+            task = link.loop.create_task(self._replace(link.proc))
+            self._replacing.add(task)
+            task.add_done_callback(self._replacing.discard)
 
     async def _replace(self, proc: asyncio.subprocess.Process) -> None:
         """A worker closed its link unasked: make sure it is gone, start another."""
@@ -137,6 +140,8 @@ class WorkerPool:
     async def stop(self, timeout: float) -> None:
         """Stop accepting; wait up to ``timeout`` s for workers to answer their clients."""
         self._stopping = True
+        for task in list(self._replacing):  # a replacement must not start now
+            task.cancel()
         procs = [link.proc for link in self.links]
         for link in self.links:
             link.send((STOP,))
