@@ -201,6 +201,18 @@ def test_an_output_written_once_is_only_reported_after(region: Any) -> None:
     np.testing.assert_array_equal(view[64:80].view(np.float32), np.arange(4))
 
 
+def test_an_output_already_in_its_place_or_overlapping_it_ends_up_right(region: Any) -> None:
+    registry, view = region
+    view[:64] = np.arange(64, dtype=np.uint8)
+    in_place = Tensor.from_numpy("Y", view[8:24])  # a backend wrote it there itself
+    assert destinations.write(registry, None, in_place, ShmRef("out", 8, 16)) == 16
+    np.testing.assert_array_equal(view[8:24], np.arange(8, 24))
+    shifted = Tensor.from_numpy("Y", view[10:26].copy())  # overlapping bytes, other place
+    overlapping = Tensor.from_numpy("Y", view[10:26])
+    assert destinations.write(registry, None, overlapping, ShmRef("out", 8, 16)) == 16
+    np.testing.assert_array_equal(view[8:24], shifted.data)
+
+
 def test_host_buffer_is_a_view_of_a_system_region_with_room(region: Any) -> None:
     registry, view = region
     buffer = destinations.host_buffer(registry, ShmRef("out", 8, 16), 16)
