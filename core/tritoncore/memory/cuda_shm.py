@@ -77,6 +77,8 @@ class CudaSharedMemory:
 
     def get(self, name: str) -> CudaRegion | None:
         """The registered region ``name``, None when there is none."""
+        if not self._regions:  # none registered (every system-shm request asks): no lock
+            return None
         with self._lock:
             return self._regions.get(name)
 
