@@ -138,6 +138,10 @@ def test_initialize_args_bytes_and_request_fields(repo: Path, caplog: Any) -> No
 
     run(go())
     assert "echo_args initialized as echo_args_0_0" in caplog.text
+    # Logger.log with a level constant; get_model_dir() is the version directory (Triton's)
+    warned = [r for r in caplog.records if "echo_args model dir" in r.getMessage()]
+    assert warned and warned[0].levelname == "WARNING"
+    assert warned[0].getMessage().endswith(f"echo_args model dir {repo / 'echo_args' / '1'}")
 
 
 def test_decoupled_repeat_streams_in_order(repo: Path) -> None:

@@ -7,6 +7,7 @@ Type tables come from tritoncore.dtypes (importable without the rest of tritonco
 
 from __future__ import annotations
 
+import enum
 import json
 import struct
 from collections.abc import Iterator
@@ -86,8 +87,8 @@ class Tensor:
 
     def __init__(self, name: str, array: Any, datatype: str | None = None) -> None:
         self._name = name
-        if isinstance(array, np.ndarray) or not hasattr(array, "__dlpack__"):
-            array = np.asarray(array)
+        if isinstance(array, np.ndarray):
+            array = np.asarray(array)  # a subclass (masked, matrix) as a plain array
             if datatype:
                 dt = dtypes.by_name(datatype)
             else:
@@ -95,8 +96,11 @@ class Tensor:
             if dt is _BYTES and array.dtype != np.object_:
                 array = array.astype(np.object_)
             self._dt: dtypes.DataType | None = dt
-        else:
+        elif hasattr(array, "__dlpack__"):
             self._dt = None
+        else:  # as Triton's: a list or a scalar is a TypeError, not a guessed tensor
+            raise TypeError(f"pb_utils.Tensor('{name}', ...) needs a numpy array or a DLPack "
+                            f"tensor, got {type(array).__name__}; wrap it in np.array(...)")
         self._data = array
 
     @classmethod
@@ -317,12 +321,27 @@ def _iterate(responses: list[InferenceResponse]) -> Iterator[InferenceResponse]:
     yield from responses
 
 
+class LogLevel(enum.IntEnum):
+    """``pb_utils.Logger.LogLevel`` (also ``Logger.INFO`` ... ``Logger.VERBOSE``)."""
+
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+    VERBOSE = 3
+
+
 class Logger:
     """Log lines that reach the server's log."""
 
+    LogLevel = LogLevel
+    INFO = LogLevel.INFO
+    WARNING = LogLevel.WARNING
+    ERROR = LogLevel.ERROR
+    VERBOSE = LogLevel.VERBOSE
+
     @staticmethod
-    def log(message: str, level: int = 0) -> None:
-        _RUNTIME.log(["INFO", "WARNING", "ERROR", "VERBOSE"][level], str(message))
+    def log(message: str, level: int = LogLevel.INFO) -> None:
+        _RUNTIME.log(LogLevel(level).name, str(message))
 
     @staticmethod
     def log_info(message: str) -> None:
@@ -445,10 +464,11 @@ def triton_to_numpy_type(data_type: int) -> Any:
     return np.object_ if dt.is_bytes else dt.numpy.type
 
 
-def serialize_byte_tensor(input_tensor: np.ndarray) -> np.ndarray | None:
-    """Length-prefixed BYTES serialization (as one bytes scalar), as Triton's."""
+def serialize_byte_tensor(input_tensor: np.ndarray) -> np.bytes_ | tuple[()]:
+    """Length-prefixed BYTES serialization (as one bytes scalar); an empty tensor gives
+    ``()``, as Triton's does."""
     if input_tensor.size == 0:
-        return None
+        return ()
     parts = []
     for item in input_tensor.reshape(-1, order="C"):
         data = item if isinstance(item, bytes) else str(item).encode("utf-8")
@@ -468,6 +488,7 @@ def deserialize_bytes_tensor(encoded_tensor: bytes) -> np.ndarray:
 
 
 def get_model_dir() -> str:
+    """The model's version directory (where its model.py is), as Triton's."""
     return str(_RUNTIME.model_dir)
 
 

@@ -324,10 +324,11 @@ class Stub:
         return {"op": "config", "config": config.as_dict()}
 
     def initialize(self, msg: dict[str, Any]) -> dict[str, Any]:
-        self.rt.model_dir = msg["args"]["model_repository"]
+        args = msg["args"]
+        self.rt.model_dir = os.path.join(args["model_repository"], args["model_version"])
         self.model = self.load_module(msg["model_path"]).TritonPythonModel()
         if hasattr(self.model, "initialize"):
-            self.run_maybe_async(self.model.initialize(msg["args"]))
+            self.run_maybe_async(self.model.initialize(args))
         return {"op": "ready"}
 
     def execute(self, msg: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,8 @@ class TritonPythonModel:
         self.args = {k: v for k, v in args.items() if k != "model_config"}
         self.args["max_batch_size"] = json.loads(args["model_config"])["max_batch_size"]
         pb_utils.Logger.log_info(f"echo_args initialized as {args['model_instance_name']}")
+        logger = pb_utils.Logger
+        logger.log(f"echo_args model dir {pb_utils.get_model_dir()}", logger.WARNING)
 
     def execute(self, requests):
         responses = []
