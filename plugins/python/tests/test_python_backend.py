@@ -123,6 +123,7 @@ def test_initialize_args_bytes_and_request_fields(repo: Path, caplog: Any) -> No
             request.id = "req-7"
             request.parameters = {"p": 5, "s": "x"}
             r = await server.infer(request)
+            assert [t.name for t in r.outputs] == ["OUT", "ARGS"]
             assert out(r, "OUT").tolist() == [[b"AB\x00C", b"", b"XYZ"]]
             info = json.loads(out(r, "ARGS")[0, 0])
             assert info == {
@@ -130,10 +131,15 @@ def test_initialize_args_bytes_and_request_fields(repo: Path, caplog: Any) -> No
                 "model_instance_name": info["model_instance_name"],
                 "model_repository": str(repo / "echo_args"), "model_version": "1",
                 "model_name": "echo_args", "max_batch_size": 8, "request_id": "req-7",
-                "parameters": {"p": 5, "s": "x"}, "requested": [], "flags": 0,
+                "parameters": {"p": 5, "s": "x"}, "requested": ["ARGS", "OUT"], "flags": 0,
                 "correlation_id": 0,
-            }
+            }  # no outputs named: the model is asked for every output its config declares
             assert info["model_instance_name"] in ("echo_args_0_0", "echo_args_0_1")
+            request = req("echo_args", IN=data)
+            request.requested_outputs = ["ARGS"]
+            r = await server.infer(request)
+            assert [t.name for t in r.outputs] == ["ARGS"]
+            assert json.loads(out(r, "ARGS")[0, 0])["requested"] == ["ARGS"]
             assert len(stub_children()) == 2  # instance_group count 2: two stubs
 
     run(go())

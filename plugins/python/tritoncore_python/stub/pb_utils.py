@@ -189,8 +189,9 @@ class InferenceResponse:
 class InferenceResponseSender:
     """Sends a decoupled request's responses; the last carries COMPLETE_FINAL."""
 
-    def __init__(self, rid: int) -> None:
+    def __init__(self, rid: int, requested: list[str]) -> None:
         self._rid = rid
+        self._requested = requested  # the request's: which outputs its responses carry
         self._closed = False
 
     def send(self, response: InferenceResponse | None = None, flags: int = 0) -> None:
@@ -201,7 +202,7 @@ class InferenceResponseSender:
                               "TRITONSERVER_RESPONSE_COMPLETE_FINAL", TritonError.INVALID_ARG)
         if flags & TRITONSERVER_RESPONSE_COMPLETE_FINAL:
             self._closed = True
-        _RUNTIME.send_response(self._rid, response, flags)
+        _RUNTIME.send_response(self._rid, response, flags, self._requested)
 
     def is_cancelled(self) -> bool:
         return bool(_RUNTIME.cancelled(self._rid))
@@ -300,7 +301,7 @@ class InferenceRequest:
         if self._rid is None:
             raise TritonError("only requests given to execute() have a response sender")
         if self._sender is None:
-            self._sender = InferenceResponseSender(self._rid)
+            self._sender = InferenceResponseSender(self._rid, self._requested)
         return self._sender
 
     def is_cancelled(self) -> bool:

@@ -7,12 +7,13 @@ import collections
 import importlib.util
 import inspect
 import itertools
+import json
 import os
 import socket
 import sys
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,9 @@ class Runtime:
         self.outputs = outputs
         self.out_lock = threading.Lock()
         self.model_dir = ""
+        #: the config's outputs: what a request that names none asks for (as in Triton)
+        self.output_names: list[str] = []
+        self._all_outputs: frozenset[str] = frozenset()
         self.cancelled_ids: set[int] = set()
         self._calls = itertools.count(1)
         self._waiting: dict[int, Any] = {}  # call id -> [Event, result] or asyncio.Future
@@ -67,10 +71,25 @@ class Runtime:
                 out.append((t.name(), datatype, tuple(t.shape()), offset, nbytes))
         return out
 
-    def write_outputs(self, tensors: list[pb.Tensor]) -> tuple[list[tuple[Any, ...]], int | None]:
-        """A response's outputs, copied into ONE allocation of the output arena: their
-        descriptors, and the allocation's offset (None when they hold no bytes), which the
-        server releases once it has copied them out."""
+    def declare_outputs(self, names: list[str]) -> None:
+        self.output_names = names
+        self._all_outputs = frozenset(names)
+
+    def wanted(self, requested: Sequence[str]) -> frozenset[str] | set[str] | None:
+        """The outputs a response to a request asking for ``requested`` carries: Triton's
+        stub drops the others (an output the config does not declare, one not asked for);
+        None: keep all (a config without outputs)."""
+        if requested and requested is not self.output_names:
+            return set(requested)
+        return self._all_outputs or None
+
+    def write_outputs(self, tensors: list[pb.Tensor], wanted: Collection[str] | None = None,
+                      ) -> tuple[list[tuple[Any, ...]], int | None]:
+        """A response's outputs (those in ``wanted``), copied into ONE allocation of the
+        output arena: their descriptors, and the allocation's offset (None when they hold no
+        bytes), which the server releases once it has copied them out."""
+        if wanted is not None:
+            tensors = [t for t in tensors if t.name() in wanted]
         plan = []
         total = 0
         for t in tensors:
@@ -132,12 +151,14 @@ class Runtime:
                 for offset in offsets:
                     self.outputs.free(offset)
 
-    def encode_response(self, response: Any) -> dict[str, Any]:
+    def encode_response(self, response: Any, requested: Sequence[str] = ()) -> dict[str, Any]:
+        """A response to a request that asked for ``requested`` outputs, for the server."""
         if not isinstance(response, pb.InferenceResponse):
             return {"error": (pb.TritonError.INTERNAL,
                               f"expected an InferenceResponse, got {type(response).__name__}")}
         try:
-            outputs, alloc = self.write_outputs(response.output_tensors())
+            outputs, alloc = self.write_outputs(response.output_tensors(),
+                                                self.wanted(requested))
         except ArenaFull as exc:
             return {"error": (pb.TritonError.UNAVAILABLE, str(exc))}
         except Exception as exc:  # noqa: BLE001 - a bad output becomes this response's error
@@ -152,8 +173,8 @@ class Runtime:
         return encoded
 
     # -- what pb_utils calls -----------------------------------------------------------------
-    def send_response(self, rid: int, response: Any, flags: int) -> None:
-        body = self.encode_response(response) if response is not None else None
+    def send_response(self, rid: int, response: Any, flags: int, requested: Sequence[str]) -> None:
+        body = self.encode_response(response, requested) if response is not None else None
         self.channel.send({"op": "response", "rid": rid, "response": body, "flags": flags,
                            "out_size": self.outputs.arena.size})
 
@@ -326,6 +347,8 @@ class Stub:
     def initialize(self, msg: dict[str, Any]) -> dict[str, Any]:
         args = msg["args"]
         self.rt.model_dir = os.path.join(args["model_repository"], args["model_version"])
+        config = json.loads(args["model_config"])
+        self.rt.declare_outputs([o["name"] for o in config.get("output", ())])
         self.model = self.load_module(msg["model_path"]).TritonPythonModel()
         if hasattr(self.model, "initialize"):
             self.run_maybe_async(self.model.initialize(args))
@@ -335,9 +358,12 @@ class Stub:
         rt = self.rt
         rt.inputs.ensure(msg["in_size"])
         model_name = msg["model_name"]
-        requests = [pb.InferenceRequest._received(model_name, rt.read_tensors(d["inputs"]), d,
-                                                  d["rid"])
-                    for d in msg["requests"]]
+        requests = []
+        for d in msg["requests"]:
+            if not d["requested"]:
+                d["requested"] = rt.output_names
+            requests.append(pb.InferenceRequest._received(
+                model_name, rt.read_tensors(d["inputs"]), d, d["rid"]))
         reply: dict[str, Any] = {"op": "executed", "id": msg["id"]}
         try:
             result = self.run_maybe_async(self.model.execute(requests))
@@ -355,7 +381,8 @@ class Stub:
                                    f"{len(requests)} request(s); it must return one "
                                    "InferenceResponse per request"))
             else:
-                reply["responses"] = [self.rt.encode_response(r) for r in result]
+                reply["responses"] = [rt.encode_response(r, q._requested)
+                                      for r, q in zip(result, requests)]
         reply["out_size"] = self.rt.outputs.arena.size
         return reply
 

@@ -24,5 +24,7 @@ class TritonPythonModel:
                         flags=request.flags(), correlation_id=request.correlation_id())
             args = np.array([[json.dumps(info).encode()]] * data.shape[0], dtype=np.object_)
             responses.append(pb_utils.InferenceResponse([
-                pb_utils.Tensor("OUT", upper.reshape(data.shape)), pb_utils.Tensor("ARGS", args)]))
+                pb_utils.Tensor("OUT", upper.reshape(data.shape)), pb_utils.Tensor("ARGS", args),
+                # not in the config: dropped, as Triton's stub drops it
+                pb_utils.Tensor("UNDECLARED", np.zeros(1, np.int32))]))
         return responses
