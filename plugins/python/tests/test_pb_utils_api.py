@@ -34,3 +34,20 @@ def test_serialize_byte_tensor_matches_triton() -> None:
     assert bytes(data) == b"\x02\x00\x00\x00ab\x01\x00\x00\x00c"
     assert pb.deserialize_bytes_tensor(data).tolist() == [b"ab", b"c"]
     assert pb.serialize_byte_tensor(np.array([], dtype=np.object_)) == ()
+
+
+def test_api_misuse_raises_triton_model_exception() -> None:
+    with pytest.raises(pb.TritonModelException, match="only requests given to execute"):
+        pb.InferenceRequest("m").get_response_sender()
+    assert issubclass(pb.TritonModelException, pb.TritonError)
+    assert pb.TritonModelException("x").message() == "x"
+
+
+def test_what_a_raising_model_reports() -> None:
+    from tritoncore_python.stub.runner import error_tuple
+
+    assert error_tuple(pb.TritonModelException("raised")) == (
+        pb.TritonError.INTERNAL, "TritonModelException: raised")
+    assert error_tuple(pb.TritonError("gone", pb.TritonError.NOT_FOUND)) == (
+        pb.TritonError.NOT_FOUND, "gone")
+    assert error_tuple(ValueError("plain")) == (pb.TritonError.INTERNAL, "ValueError: plain")

@@ -66,11 +66,9 @@ class TritonError(Exception):
         return self._code
 
 
-class TritonModelException(Exception):
-    """What ``exec()`` raises when a BLS request fails."""
-
-    def message(self) -> str:
-        return str(self.args[0]) if self.args else ""
+class TritonModelException(TritonError):
+    """What pb_utils raises (a BLS ``exec()`` that failed, a closed response sender, ...), as
+    Triton's does: ``except pb_utils.TritonModelException`` catches them."""
 
 
 class PreferredMemory:
@@ -127,7 +125,7 @@ class Tensor:
 
     def as_numpy(self) -> np.ndarray:
         if not isinstance(self._data, np.ndarray):  # is_cpu()
-            raise TritonError(f"tensor '{self._name}' is in GPU memory; use to_dlpack()")
+            raise TritonModelException(f"tensor '{self._name}' is in GPU memory; use to_dlpack()")
         return self._data  # type: ignore[no-any-return]
 
     def shape(self) -> list[int]:
@@ -151,7 +149,7 @@ class Tensor:
     def to_dlpack(self) -> Any:
         if self.is_cpu():
             if self._data.dtype == np.object_:
-                raise TritonError(f"tensor '{self._name}' is BYTES, which DLPack cannot carry")
+                raise TritonModelException(f"tensor '{self._name}' is BYTES, which DLPack cannot carry")
             return self._data.__dlpack__()
         return self._data.__dlpack__()
 
@@ -196,9 +194,9 @@ class InferenceResponseSender:
 
     def send(self, response: InferenceResponse | None = None, flags: int = 0) -> None:
         if self._closed:
-            raise TritonError("Unable to send response. Response sender has been closed.")
+            raise TritonModelException("Unable to send response. Response sender has been closed.")
         if response is None and flags != TRITONSERVER_RESPONSE_COMPLETE_FINAL:
-            raise TritonError("send() needs a response unless flags is "
+            raise TritonModelException("send() needs a response unless flags is "
                               "TRITONSERVER_RESPONSE_COMPLETE_FINAL", TritonError.INVALID_ARG)
         if flags & TRITONSERVER_RESPONSE_COMPLETE_FINAL:
             self._closed = True
@@ -293,13 +291,13 @@ class InferenceRequest:
 
     def set_release_flags(self, flags: int) -> None:
         if flags & TRITONSERVER_REQUEST_RELEASE_RESCHEDULE:
-            raise TritonError("request rescheduling is not supported by tritoncore",
+            raise TritonModelException("request rescheduling is not supported by tritoncore",
                               TritonError.UNSUPPORTED)
         self._release_flags = flags
 
     def get_response_sender(self) -> InferenceResponseSender:
         if self._rid is None:
-            raise TritonError("only requests given to execute() have a response sender")
+            raise TritonModelException("only requests given to execute() have a response sender")
         if self._sender is None:
             self._sender = InferenceResponseSender(self._rid, self._requested)
         return self._sender
@@ -515,13 +513,13 @@ class Metric:
 
     def increment(self, value: float) -> None:
         if self._family._kind == MetricFamily.COUNTER and value < 0:
-            raise TritonError("a counter can only increase", TritonError.INVALID_ARG)
+            raise TritonModelException("a counter can only increase", TritonError.INVALID_ARG)
         self._value += value
         _RUNTIME.metric(self._family, self._labels, self._value)
 
     def set(self, value: float) -> None:
         if self._family._kind == MetricFamily.COUNTER:
-            raise TritonError("set() is for gauges; counters only increment",
+            raise TritonModelException("set() is for gauges; counters only increment",
                               TritonError.INVALID_ARG)
         self._value = value
         _RUNTIME.metric(self._family, self._labels, self._value)

@@ -33,7 +33,7 @@ _BYTES = dtypes.by_name("BYTES")
 
 def error_tuple(exc: BaseException) -> tuple[int, str]:
     """(code, message) of anything a model raised or returned."""
-    if isinstance(exc, pb.TritonError):
+    if isinstance(exc, pb.TritonError) and not isinstance(exc, pb.TritonModelException):
         return exc.code(), exc.message()
     return pb.TritonError.INTERNAL, f"{type(exc).__name__}: {exc}"
 
