@@ -51,3 +51,54 @@ def test_what_a_raising_model_reports() -> None:
     assert error_tuple(pb.TritonError("gone", pb.TritonError.NOT_FOUND)) == (
         pb.TritonError.NOT_FOUND, "gone")
     assert error_tuple(ValueError("plain")) == (pb.TritonError.INTERNAL, "ValueError: plain")
+
+
+def config(**fields: Any) -> pb.ModelConfig:
+    return pb.ModelConfig({"name": "m", "input": [], "output": [], **fields})
+
+
+def test_max_batch_size_may_be_raised_not_lowered() -> None:
+    c = config(max_batch_size=4)
+    c.set_max_batch_size(16)  # Triton 2.51 loads this model with 16
+    assert c.as_dict()["max_batch_size"] == 16
+    with pytest.raises(ValueError, match="sets max_batch_size 16, auto_complete_config asks"):
+        c.set_max_batch_size(8)
+
+
+@pytest.mark.parametrize("scheduler", ["sequence_batching", "ensemble_scheduling"])
+def test_dynamic_batching_cannot_replace_another_scheduler(scheduler: str) -> None:
+    with pytest.raises(ValueError, match=f"uses {scheduler}"):
+        config(**{scheduler: {}}).set_dynamic_batching()
+    c = config(dynamic_batching={"max_queue_delay_microseconds": 5})
+    c.set_dynamic_batching()
+    assert c.as_dict()["dynamic_batching"] == {"max_queue_delay_microseconds": 5}
+
+
+def test_inputs_merge_with_the_configuration_by_triton_s_rules() -> None:
+    c = config(input=[{"name": "A", "data_type": "TYPE_INVALID", "dims": []}])
+    c.add_input({"name": "A", "data_type": "TYPE_FP32", "dims": [4], "optional": True})
+    c.add_input({"name": "B", "data_type": "TYPE_INT64", "dims": [-1]})
+    assert c.as_dict()["input"] == [
+        {"name": "A", "data_type": "TYPE_FP32", "dims": [4], "optional": True},
+        {"name": "B", "data_type": "TYPE_INT64", "dims": [-1]}]
+    for bad, match in [
+        ({"name": "A", "data_type": "TYPE_FP16", "dims": [4]}, "data_type TYPE_FP16, the "),
+        ({"name": "A", "data_type": "TYPE_FP32", "dims": [5]}, r"dims \[5\], the configuration"),
+        ({"name": "A", "data_type": "TYPE_FP32", "dims": [4], "optional": False}, "optional"),
+        ({"name": "C", "dims": [1]}, "has no 'data_type'"),
+        ({"name": "C", "data_type": "TYPE_FP32", "dims": [1], "format": "x"}, r"\['format'\]"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            c.add_input(bad)
+    with pytest.raises(ValueError, match=r"\['optional'\]"):
+        c.add_output({"name": "O", "data_type": "TYPE_FP32", "dims": [1], "optional": True})
+
+
+def test_transaction_policy_sets_only_decoupled() -> None:
+    c = config()
+    c.set_model_transaction_policy({"decoupled": True})
+    assert c.as_dict()["model_transaction_policy"] == {"decoupled": True}
+    with pytest.raises(ValueError, match="sets decoupled True"):
+        c.set_model_transaction_policy({"decoupled": False})
+    with pytest.raises(ValueError, match=r"\['other'\]"):
+        c.set_model_transaction_policy({"other": 1})

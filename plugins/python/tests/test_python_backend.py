@@ -213,6 +213,11 @@ def test_initialize_failure_makes_the_model_unavailable(repo: Path) -> None:
             assert "ValueError: weights file is missing" in row["reason"]
             assert server.model_ready("add_sub")
             assert len(stub_children()) == 1  # the failed stub is gone
+            with pytest.raises(TritonError) as info:  # loading it again: Triton's 400
+                await server.load_model("init_fails")
+            assert info.value.code is ErrorCode.INVALID_ARG
+            assert info.value.message.startswith("load failed for model 'init_fails': version 1:")
+            assert "ValueError: weights file is missing" in info.value.message
 
     run(go())
 

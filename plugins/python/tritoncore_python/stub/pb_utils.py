@@ -368,55 +368,78 @@ class ModelConfig:
     def as_dict(self) -> dict[str, Any]:
         return self._config
 
+    def _name(self) -> str:
+        return str(self._config.get("name", ""))
+
     def set_max_batch_size(self, max_batch_size: int) -> None:
+        """Raise the configuration's max_batch_size (never lower it: a ValueError, as in
+        Triton)."""
         current = int(self._config.get("max_batch_size", 0) or 0)
-        if current and current != max_batch_size:
+        if current > max_batch_size:
             raise ValueError(
-                f"configuration specified max_batch_size {current}, but in auto-complete-config "
-                f"function for model '{self._config.get('name')}' specified max_batch_size "
-                f"{max_batch_size}")
+                f"model '{self._name()}': the configuration sets max_batch_size {current}, "
+                f"auto_complete_config asks for the smaller {max_batch_size}")
         self._config["max_batch_size"] = max_batch_size
 
     def set_dynamic_batching(self) -> None:
-        if self._config.get("sequence_batching"):
-            raise ValueError("configuration specified sequence_batching; cannot set "
-                             "dynamic_batching too")
+        """Dynamic batching, unless the configuration chose another scheduler."""
+        for other in ("sequence_batching", "ensemble_scheduling"):
+            if self._config.get(other) is not None:
+                raise ValueError(
+                    f"model '{self._name()}': the configuration uses {other}; "
+                    "auto_complete_config cannot switch it to dynamic_batching")
         self._config.setdefault("dynamic_batching", {})
 
     def add_input(self, input: dict[str, Any]) -> None:
-        self._add("input", input)
+        self._add("input", input, ("name", "data_type", "dims", "optional"))
 
     def add_output(self, output: dict[str, Any]) -> None:
-        self._add("output", output)
+        self._add("output", output, ("name", "data_type", "dims"))
 
     def set_model_transaction_policy(self, policy: dict[str, Any]) -> None:
-        current = self._config.get("model_transaction_policy") or {}
-        if "decoupled" in current and "decoupled" in policy and \
-                bool(current["decoupled"]) != bool(policy["decoupled"]):
-            raise ValueError("model_transaction_policy.decoupled in the configuration disagrees "
-                             "with the one set in auto_complete_config")
-        self._config["model_transaction_policy"] = {**current, **policy}
+        unknown = sorted(set(policy) - {"decoupled"})
+        if unknown:
+            raise ValueError(f"model '{self._name()}': model_transaction_policy has only "
+                             f"'decoupled', auto_complete_config set {unknown}")
+        current = self._config.setdefault("model_transaction_policy", {})
+        if "decoupled" in policy:
+            if "decoupled" in current and current["decoupled"] != policy["decoupled"]:
+                raise ValueError(
+                    f"model '{self._name()}': the configuration sets decoupled "
+                    f"{current['decoupled']}, auto_complete_config asks for "
+                    f"{policy['decoupled']}")
+            current["decoupled"] = policy["decoupled"]
 
-    def _add(self, kind: str, spec: dict[str, Any]) -> None:
+    def _add(self, kind: str, spec: dict[str, Any], allowed: tuple[str, ...]) -> None:
+        """An input or output: added, or merged into the configuration's entry of that name
+        when they agree (Triton's rules: a data_type or non-empty dims already configured
+        must match)."""
+        where = f"model '{self._name()}': {kind} {spec.get('name', '')!r} in auto_complete_config"
+        unknown = sorted(set(spec) - set(allowed))
+        if unknown:
+            raise ValueError(f"{where} has {unknown}; allowed: {', '.join(allowed)}")
         for key in ("name", "data_type", "dims"):
-            if key in ("name", "dims") and key not in spec:
-                raise ValueError(f"{kind} in auto_complete_config must have '{key}': {spec}")
-        if not isinstance(spec.get("dims"), (list, tuple)):
-            raise ValueError(f"{kind} '{spec['name']}': 'dims' must be a list")  # noqa: TRY004 - Triton raises ValueError
-        existing = self._config.setdefault(kind, [])
-        for item in existing:
-            if item.get("name") == spec["name"]:
-                if "data_type" in spec and item.get("data_type") not in (None, spec["data_type"]):
-                    raise ValueError(
-                        f"{kind} '{spec['name']}' has data_type {item.get('data_type')} in the "
-                        f"configuration but {spec['data_type']} in auto_complete_config")
-                if list(item.get("dims") or []) not in ([], list(spec["dims"])):
-                    raise ValueError(
-                        f"{kind} '{spec['name']}' has dims {item.get('dims')} in the "
-                        f"configuration but {list(spec['dims'])} in auto_complete_config")
-                item.update({k: v for k, v in spec.items() if k not in item or not item[k]})
-                return
-        existing.append(dict(spec))
+            if key not in spec:
+                raise ValueError(f"{where} has no '{key}'")
+        for item in self._config.setdefault(kind, []):
+            if item.get("name") != spec["name"]:
+                continue
+            configured = item.get("data_type", "TYPE_INVALID")
+            if configured != "TYPE_INVALID" and configured != spec["data_type"]:
+                raise ValueError(f"{where} has data_type {spec['data_type']}, the "
+                                 f"configuration {configured}")
+            if item.get("dims") and list(item["dims"]) != list(spec["dims"]):
+                raise ValueError(f"{where} has dims {list(spec['dims'])}, the configuration "
+                                 f"{list(item['dims'])}")
+            if "optional" in item and "optional" in spec and item["optional"] != spec["optional"]:
+                raise ValueError(f"{where} has optional {spec['optional']}, the configuration "
+                                 f"{item['optional']}")
+            item["data_type"] = spec["data_type"]
+            item["dims"] = spec["dims"]
+            if "optional" in spec:
+                item["optional"] = spec["optional"]
+            return
+        self._config[kind].append(dict(spec))
 
 
 # -- helpers with Triton's names ------------------------------------------------------------
