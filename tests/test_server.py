@@ -180,11 +180,11 @@ def test_explicit_mode_load_unload_and_index(repo: Path) -> None:
         await server.start()
         try:
             assert server.repository_index() == [
-                {"name": "a", "version": "1", "state": "READY", "reason": ""},
+                {"name": "a", "version": "1", "state": "READY"},
                 {"name": "b"},
             ]
             assert server.repository_index(ready_only=True) == [
-                {"name": "a", "version": "1", "state": "READY", "reason": ""}]
+                {"name": "a", "version": "1", "state": "READY"}]
             await server.load_model("b")
             assert server.model_ready("b")
             await server.unload_model("a")

@@ -265,7 +265,9 @@ class RepositoryManager:
             if new.get(version) is not loaded:
                 await self._unload_version(entry, loaded, keep_status=version in new)
         if errors:  # what did load serves; the caller still learns what failed
-            raise TritonError(ErrorCode.UNAVAILABLE, "; ".join(errors))
+            # INVALID_ARG (HTTP 400), as Triton answers a load that failed
+            raise TritonError(ErrorCode.INVALID_ARG,
+                              f"load failed for model '{entry.name}': {'; '.join(errors)}")
 
     async def unload(self, name: str, unload_dependents: bool = False,
                      *, _forced: bool = False) -> None:
@@ -421,8 +423,10 @@ class RepositoryManager:
                 status = entry.status[version]
                 if ready_only and status.state is not State.READY:
                     continue
-                rows.append({"name": name, "version": str(version),
-                             "state": status.state.value, "reason": status.reason})
+                row = {"name": name, "version": str(version), "state": status.state.value}
+                if status.reason:  # Triton leaves out an empty reason
+                    row["reason"] = status.reason
+                rows.append(row)
         return rows
 
 
