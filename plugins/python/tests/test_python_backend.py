@@ -178,6 +178,20 @@ def test_bls_sync_decoupled_and_errors(repo: Path) -> None:
     run(go())
 
 
+def test_decoupled_bls_yields_each_response_as_it_arrives(repo: Path, tmp_path: Path) -> None:
+    # "handshake" sends its second response only once the caller has seen the first: a
+    # caller whose iterator waited for the whole stream would get an error after 10 s
+    async def go() -> None:
+        async with serve(repo, "handshake", "bls") as server:
+            x = np.array([1, 2, 3, 4], np.float32)
+            request = req("bls", INPUT0=x, MODE=np.array([b"stream"], np.object_))
+            request.parameters = {"flag": str(tmp_path / "seen")}
+            r = await server.infer(request)
+            assert out(r, "OUTPUT0").tolist() == [4, 5, 6, 7]  # x + 1 + 2
+
+    run(go())
+
+
 def test_async_execute_with_concurrent_bls(repo: Path) -> None:
     async def go() -> None:
         async with serve(repo, "add_sub", "async_bls") as server:

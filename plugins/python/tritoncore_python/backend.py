@@ -449,11 +449,34 @@ class PythonBackend(Backend):
         except TritonError as exc:
             reply["error"] = (exc.code.value, exc.message)
             reply.setdefault("responses", [{"error": (exc.code.value, exc.message)}])
-        if instance.stub is not None and instance.stub.dead is None:
-            instance.stub.send(reply)
+        _reply(instance, reply)
 
     async def _bls(self, instance: PythonInstance, server: Any,
                    msg: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int]]:
+        """A BLS request: its one response, or (decoupled) each response relayed as it comes
+        (replies with ``more`` set) and the final one returned."""
+        request, release = self._bls_request(instance, msg)
+        if not msg["decoupled"]:
+            try:
+                return [_encode_inline(await server.infer(request))], release
+            except TritonError as exc:
+                return [{"error": (exc.code.value, exc.message)}], release
+        try:
+            async for response in server.infer_stream(request):
+                if response.final:
+                    return [_encode_inline(response)], release
+                _reply(instance, {"op": "reply", "call": msg["call"], "more": True,
+                                  "responses": [_encode_inline(response)], "release": release})
+                release = []
+        except TritonError as exc:
+            return [{"error": (exc.code.value, exc.message)}], release
+        return [], release  # not reached: a stream ends with its final response
+
+    @staticmethod
+    def _bls_request(instance: PythonInstance,
+                     msg: dict[str, Any]) -> tuple[InferenceRequest, list[int]]:
+        """The request a stub's BLS message describes, and the arena allocations of its
+        inputs (copied here: the stub may reuse them once told)."""
         stub = instance.stub
         assert stub is not None and stub.outputs is not None
         stub.outputs.ensure(msg["out_size"])
@@ -470,14 +493,7 @@ class PythonBackend(Backend):
                                    parameters=msg["parameters"],
                                    correlation_id=msg["correlation_id"], flags=msg["flags"],
                                    timeout_us=msg["timeout"])
-        try:
-            if msg["decoupled"]:
-                responses = [r async for r in server.infer_stream(request)]
-            else:
-                responses = [await server.infer(request)]
-        except TritonError as exc:
-            return [{"error": (exc.code.value, exc.message)}], release
-        return [_encode_inline(r) for r in responses if r.outputs or r.error or not r.final], release
+        return request, release
 
     async def _control(self, server: Any, msg: dict[str, Any]) -> Any:
         action, name = msg["action"], msg["model_name"]
@@ -491,8 +507,14 @@ class PythonBackend(Backend):
         return None
 
 
+def _reply(instance: PythonInstance, reply: dict[str, Any]) -> None:
+    if instance.stub is not None and instance.stub.dead is None:
+        instance.stub.send(reply)
+
+
 def _encode_inline(response: InferenceResponse) -> dict[str, Any]:
-    body: dict[str, Any] = {"outputs": [(t.name, t.datatype, t.shape, bytes(t.to_wire()))
+    # bytearray: the caller's arrays are writeable, as Triton's BLS outputs are
+    body: dict[str, Any] = {"outputs": [(t.name, t.datatype, t.shape, bytearray(t.to_wire()))
                                         for t in response.outputs]}
     if response.error is not None:
         body["error"] = (response.error.code.value, response.error.message)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import enum
 import json
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -307,17 +306,16 @@ class InferenceRequest:
 
     # -- BLS ------------------------------------------------------------------------------
     def exec(self, decoupled: bool = False) -> Any:
-        """Run this request on another model; a response, or an iterator when decoupled."""
-        result = _RUNTIME.bls(self, decoupled)
-        return _iterate(result) if decoupled else result
+        """Run this request on another model: its response, or (``decoupled``) an iterator
+        of its responses as they arrive, the final one last."""
+        if decoupled:
+            return _RUNTIME.bls_stream(self)
+        return _RUNTIME.bls(self)
 
     async def async_exec(self, decoupled: bool = False) -> Any:
-        result = await _RUNTIME.bls_async(self, decoupled)
-        return _iterate(result) if decoupled else result
-
-
-def _iterate(responses: list[InferenceResponse]) -> Iterator[InferenceResponse]:
-    yield from responses
+        if decoupled:  # as Triton's: the iterator itself blocks for each response
+            return _RUNTIME.bls_stream(self)
+        return await _RUNTIME.bls_async(self)
 
 
 class LogLevel(enum.IntEnum):

@@ -13,7 +13,7 @@ import socket
 import sys
 import threading
 import traceback
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,14 @@ def error_tuple(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, pb.TritonError) and not isinstance(exc, pb.TritonModelException):
         return exc.code(), exc.message()
     return pb.TritonError.INTERNAL, f"{type(exc).__name__}: {exc}"
+
+
+class ReplyStream:
+    """The replies to one call answered in several (a decoupled BLS request), in order."""
+
+    def __init__(self) -> None:
+        self.replies: collections.deque[dict[str, Any]] = collections.deque()
+        self.arrived = threading.Event()
 
 
 class Runtime:
@@ -199,8 +207,11 @@ class Runtime:
         op = msg["op"]
         if op == "reply":
             self.free(msg.get("release"))
-            slot = self._waiting.pop(msg["call"])
-            if isinstance(slot, list):
+            slot = self._waiting[msg["call"]] if msg.get("more") else self._waiting.pop(msg["call"])
+            if isinstance(slot, ReplyStream):
+                slot.replies.append(msg)
+                slot.arrived.set()
+            elif isinstance(slot, list):
                 slot[1] = msg
                 slot[0].set()
             elif slot.get_loop() is self.loop:
@@ -277,7 +288,8 @@ class Runtime:
                 "timeout": request._timeout, "parameters": request._parameters,
                 "requested": request._requested, "inputs": self.write_tensors(request._inputs)}
 
-    def _bls_result(self, reply: dict[str, Any], decoupled: bool) -> Any:
+    @staticmethod
+    def _bls_responses(reply: dict[str, Any]) -> list[pb.InferenceResponse]:
         responses = []
         for body in reply["responses"]:
             outputs = [pb.Tensor(n, from_bytes(data, dt, tuple(shape)), dt)
@@ -286,17 +298,38 @@ class Runtime:
             responses.append(pb.InferenceResponse(
                 outputs, pb.TritonError(error[1], error[0]) if error else None,
                 body.get("parameters")))
-        if decoupled:
-            return responses
+        return responses
+
+    def _bls_result(self, reply: dict[str, Any]) -> pb.InferenceResponse:
+        responses = self._bls_responses(reply)
         return responses[0] if responses else pb.InferenceResponse(
             error=pb.TritonError("the BLS request got no response"))
 
-    def bls(self, request: pb.InferenceRequest, decoupled: bool) -> Any:
-        return self._bls_result(self._call(self._bls_message(request, decoupled)), decoupled)
+    def bls(self, request: pb.InferenceRequest) -> pb.InferenceResponse:
+        return self._bls_result(self._call(self._bls_message(request, False)))
 
-    async def bls_async(self, request: pb.InferenceRequest, decoupled: bool) -> Any:
-        reply = await self._call_async(self._bls_message(request, decoupled))
-        return self._bls_result(reply, decoupled)
+    async def bls_async(self, request: pb.InferenceRequest) -> pb.InferenceResponse:
+        return self._bls_result(await self._call_async(self._bls_message(request, False)))
+
+    def bls_stream(self, request: pb.InferenceRequest) -> Iterator[pb.InferenceResponse]:
+        """A decoupled BLS request: sent now; its responses yielded as the server relays
+        them (a reply with ``more`` set is one of several)."""
+        call = next(self._calls)
+        stream = ReplyStream()
+        self._waiting[call] = stream
+        self.channel.send({**self._bls_message(request, True), "call": call,
+                           "out_size": self.outputs.arena.size})
+        return self._stream_responses(stream)
+
+    def _stream_responses(self, stream: ReplyStream) -> Iterator[pb.InferenceResponse]:
+        while True:
+            while not stream.replies:
+                self.wait(stream.arrived)
+                stream.arrived.clear()  # items are checked again after the clear: none lost
+            reply = stream.replies.popleft()
+            yield from self._bls_responses(reply)
+            if not reply.get("more"):
+                return
 
     def model_control(self, action: str, name: str, **kw: Any) -> Any:
         reply = self._call({"op": "control", "action": action, "model_name": name, **kw})
