@@ -77,6 +77,10 @@ def test_interleaved_sequences_keep_their_own_state_and_order(repo: Path) -> Non
     (lambda: request("acc", 1, 0), "must specify a non-zero or non-empty correlation ID"),
     (lambda: request("acc", 1, 99), "must specify the START flag"),
     (lambda: request("plain", 1, 5, start=True), "is not configured for sequence batching"),
+    (lambda: request("acc", 1, "user-a", start=True),
+     "sequence id 'user-a' is a string, but model 'acc' takes its CORRID control as UINT64"),
+    (lambda: request("acc", 1, -5, start=True),
+     "sequence id -5 does not fit model 'acc''s CORRID control of type UINT64"),
 ])
 def test_sequence_request_errors(repo: Path, make, message: str) -> None:
     seq_model(repo)
@@ -87,9 +91,13 @@ def test_sequence_request_errors(repo: Path, make, message: str) -> None:
         await server.start()
         try:
             with pytest.raises(TritonError) as info:
-                await server.infer(make())
+                await asyncio.wait_for(server.infer(make()), 10)
             assert info.value.code is ErrorCode.INVALID_ARG
             assert message in info.value.message
+            # nothing stuck: the next sequence is served
+            done = await asyncio.wait_for(server.infer(request("acc", 4, 7, start=True,
+                                                               end=True)), 10)
+            assert value(done) == 4
         finally:
             await server.stop()
 

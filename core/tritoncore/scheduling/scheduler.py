@@ -109,7 +109,12 @@ class WorkerScheduler(Scheduler):
 
     async def _work(self, runner: InstanceRunner) -> None:
         while True:
-            batch = await self.next_batch(runner)
+            try:
+                batch = await self.next_batch(runner)
+            except Exception:  # a bug; the worker must live on for the next requests
+                log.exception("model '%s': choosing the next batch failed", self.model_name)
+                await asyncio.sleep(0.01)
+                continue
             try:
                 live = [r for r in batch if not self._cancelled(r)]
                 if live:

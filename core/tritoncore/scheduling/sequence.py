@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tritoncore import dtypes
-from tritoncore.errors import invalid_arg
+from tritoncore.errors import ErrorCode, TritonError, invalid_arg
 from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.scheduling.instance import InstanceRunner
 from tritoncore.scheduling.request import (
@@ -68,6 +68,8 @@ class SequenceBatcher(WorkerScheduler):
             else self.batch_limit
         self.clock = clock
         self.controls = [(ci.name, c) for ci in sb.control_input for c in ci.control]
+        self.corrid_types = [dtypes.by_config_name(mc.DataType.Name(c.data_type))
+                             for _, c in self.controls if c.kind == Kind.CONTROL_SEQUENCE_CORRID]
         self.states = list(sb.state)
         self.sequences: dict[int | str, Sequence] = {}
         self.bound: list[set[int | str]] = [set() for _ in runners]
@@ -85,6 +87,8 @@ class SequenceBatcher(WorkerScheduler):
             raise invalid_arg(f"inference request to model '{name}' must specify a non-zero or "
                               "non-empty correlation ID (sequence_id): it uses sequence batching")
         corr = request.correlation_id
+        for dt in self.corrid_types:
+            _check_corrid(name, corr, dt)
         seq = self.sequences.get(corr)
         if request.flags & SEQUENCE_START:
             if seq is not None and (seq.queue or seq.runner is not None) and not seq.ending:
@@ -144,8 +148,15 @@ class SequenceBatcher(WorkerScheduler):
                 ready.sort(key=lambda q: q.queue[0].arrival_ns)
             for seq in ready[: self.batch_limit]:
                 request = seq.queue.popleft()
-                self._inject(request, seq)
-                batch.append(request)
+                try:
+                    self._inject(request, seq)
+                except Exception as exc:  # noqa: BLE001 - this request's error, not a stuck queue
+                    assert request.sender is not None
+                    request.sender.fail(TritonError(
+                        ErrorCode.INTERNAL, f"model '{self.model_name}': the sequence controls "
+                                            f"of sequence {seq.corr_id!r} failed: {exc}"))
+                else:
+                    batch.append(request)
                 if request.flags & SEQUENCE_END and not seq.queue:
                     self._release(seq)
             if batch:
@@ -208,6 +219,21 @@ class SequenceBatcher(WorkerScheduler):
             deliver(response)
 
         request.sender.deliver = keep_state
+
+
+def _check_corrid(model: str, corr: int | str, dt: dtypes.DataType) -> None:
+    """A correlation ID the CORRID control input of type ``dt`` can carry, or INVALID_ARG."""
+    if dt.is_bytes:
+        return
+    if isinstance(corr, str):
+        raise invalid_arg(f"sequence id {corr!r} is a string, but model '{model}' takes its "
+                          f"CORRID control as {dt.name}: send an integer sequence id")
+    if np.dtype(dt.numpy).kind not in "iu":
+        return
+    info = np.iinfo(dt.numpy)
+    if not info.min <= corr <= info.max:
+        raise invalid_arg(f"sequence id {corr} does not fit model '{model}''s CORRID control "
+                          f"of type {dt.name} ({info.min}..{info.max})")
 
 
 def _flag_tensor(control: Any, on: bool) -> tuple[np.ndarray, str]:
