@@ -262,8 +262,12 @@ def test_pipelined_requests_are_answered_in_order(server: ServerProcess, raw: Ra
 
 
 def test_health_and_readiness(raw: Raw) -> None:
-    assert raw.request("GET", "/v2/health/live")[0] == 200
+    status, headers, body = raw.request("GET", "/v2/health/live")
+    assert (status, headers["content-type"], body) == (200, "text/plain", b"")  # Triton's
     assert raw.request("GET", "/v2/health/ready")[0] == 200
     assert raw.request("GET", "/v2/models/fixed4/ready")[0] == 200
     assert raw.request("GET", "/v2/models/fixed4/versions/1/ready")[0] == 200
-    assert raw.request("GET", "/v2/models/fixed4/versions/2/ready")[0] == 400
+    status, headers, body = raw.request("GET", "/v2/models/fixed4/versions/2/ready")
+    assert (status, headers["content-type"]) == (400, "application/json")
+    assert json.loads(body) == {"error": "model 'fixed4' version 2 is not ready: version not "
+                                         "found; loaded versions: [1]"}

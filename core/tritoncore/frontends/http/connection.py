@@ -18,7 +18,7 @@ import httptools
 import orjson
 
 from tritoncore.frontends.http import content_encoding
-from tritoncore.frontends.http.responses import JSON, error_body, error_status, head, plain
+from tritoncore.frontends.http.responses import JSON, TEXT, error_body, error_status, head, plain
 
 if TYPE_CHECKING:
     from tritoncore.scheduling.request import InferenceRequest
@@ -74,6 +74,8 @@ class Exchange:
             self.conn.answered(self)
 
     def reply(self, status: int, body: bytes = b"", content_type: bytes = JSON) -> None:
+        if not body:  # nothing to parse: not JSON (Triton's empty answers are text/plain)
+            content_type = TEXT
         if self.keep_alive:
             self.send([head(status, content_type, len(body)) + body])
         else:

@@ -12,7 +12,7 @@ import orjson
 from tritoncore.errors import TritonError, invalid_arg
 from tritoncore.frontends.delivery import final_on_loop
 from tritoncore.frontends.http import content_encoding, infer_codec
-from tritoncore.frontends.http.responses import JSON, OCTET
+from tritoncore.frontends.http.responses import JSON, OCTET, error_body
 from tritoncore.frontends.settings import check_model, settings_of
 from tritoncore.scheduling.request import InferenceResponse
 
@@ -78,7 +78,10 @@ class Endpoints:
         ex.reply_json(self.server.model_config(model, version))
 
     def model_ready(self, ex: Exchange, model: str, version: int) -> None:
-        ex.reply(200 if self.server.model_ready(model, version) else 400)
+        if self.server.model_ready(model, version):
+            ex.reply(200)
+        else:  # 400 and why, as Triton answers (it says only "Model version not ready")
+            ex.reply(400, error_body(self.server.repository.not_ready_reason(model, version)))
 
     def statistics(self, ex: Exchange, model: str, version: int) -> None:
         ex.reply_json(self.server.statistics(model, version))
