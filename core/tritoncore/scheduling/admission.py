@@ -42,7 +42,7 @@ class Admission:
                               config.max_batch_size > 0 and not i.is_shape_tensor)
             for i in config.input}
         self.required = [n for n, s in self.inputs.items() if not s.optional]
-        self.outputs = {o.name for o in config.output}
+        self.outputs = dict.fromkeys(o.name for o in config.output)  # in config order
         self.sequences = config.HasField("sequence_batching") or is_ensemble(config)
 
     def check(self, request: InferenceRequest) -> None:

@@ -107,6 +107,11 @@ def test_add_sub_exact_and_nothing_left_behind(repo: Path) -> None:
             assert len(stub_children()) == 1
             stats = server.statistics("add_sub")["model_stats"][0]["inference_stats"]
             assert stats["success"]["count"] == 3
+            wrong = req("add_sub", INPUT0=a, INPUT1=b)
+            wrong.requested_outputs = ["NOPE"]
+            with pytest.raises(TritonError, match="has no output 'NOPE'; its outputs are "
+                                                  "OUTPUT0, OUTPUT1$"):  # the config's order
+                await server.infer(wrong)
         assert stub_children() == []
 
     run(go())
