@@ -102,3 +102,22 @@ def test_transaction_policy_sets_only_decoupled() -> None:
         c.set_model_transaction_policy({"decoupled": False})
     with pytest.raises(ValueError, match=r"\['other'\]"):
         c.set_model_transaction_policy({"other": 1})
+
+
+def test_metric_kinds_refuse_what_they_do_not_have() -> None:
+    counter = pb.MetricFamily("c", "d", pb.MetricFamily.COUNTER)
+    histogram = pb.MetricFamily("h", "d", pb.MetricFamily.HISTOGRAM)
+    with pytest.raises(pb.TritonModelException, match="a histogram's metrics need buckets"):
+        histogram.Metric(labels={})
+    with pytest.raises(pb.TritonModelException, match="a counter has no buckets"):
+        counter.Metric(labels={}, buckets=[1.0])
+    with pytest.raises(pb.TritonModelException, match="'c' is a counter: it has no observe"):
+        counter.Metric().observe(1.0)
+    with pytest.raises(pb.TritonModelException, match="'c' is a counter: it has no set"):
+        counter.Metric().set(1.0)
+    h = histogram.Metric(buckets=[1.0])
+    for call in (lambda: h.increment(1), lambda: h.set(1), h.value):
+        with pytest.raises(pb.TritonModelException, match="'h' is a histogram"):
+            call()
+    with pytest.raises(pb.TritonModelException, match="kind must be COUNTER, GAUGE or HISTOGRAM"):
+        pb.MetricFamily("x", "d", 7)

@@ -422,5 +422,15 @@ def test_custom_metrics_appear_on_the_metrics_page(repo: Path) -> None:
             assert 'custom_requests_total{model="counting"} 2' in text
             assert "# TYPE custom_last_input gauge" in text
             assert 'custom_last_input{model="counting"} 2.5' in text
+            start = text.index("# HELP custom_input_values")
+            assert text[start:].splitlines()[:8] == [
+                "# HELP custom_input_values Input values",
+                "# TYPE custom_input_values histogram",
+                'custom_input_values_bucket{model="counting",le="1"} 1',
+                'custom_input_values_bucket{model="counting",le="2"} 1',
+                'custom_input_values_bucket{model="counting",le="5"} 2',
+                'custom_input_values_bucket{model="counting",le="+Inf"} 2',
+                'custom_input_values_sum{model="counting"} 3.5',
+                'custom_input_values_count{model="counting"} 2']
 
     run(go())

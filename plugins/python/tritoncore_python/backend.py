@@ -523,6 +523,9 @@ def _encode_inline(response: InferenceResponse) -> dict[str, Any]:
     return body
 
 
+_KINDS = {0: "counter", 1: "gauge", 2: "histogram"}
+
+
 def metrics_text(metrics: Mapping[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]]) -> str:
     """Prometheus text of the models' ``pb_utils.MetricFamily`` metrics."""
     families: dict[str, list[dict[str, Any]]] = {}
@@ -530,14 +533,30 @@ def metrics_text(metrics: Mapping[tuple[str, tuple[tuple[str, str], ...]], dict[
         families.setdefault(family, []).append(msg)
     lines = []
     for family, msgs in families.items():
-        kind = "counter" if msgs[0]["kind"] == 0 else "gauge"
-        lines += [f"# HELP {family} {msgs[0]['description']}", f"# TYPE {family} {kind}"]
+        lines += [f"# HELP {family} {msgs[0]['description']}",
+                  f"# TYPE {family} {_KINDS.get(msgs[0]['kind'], 'untyped')}"]
         for msg in msgs:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(msg["labels"].items()))
-            value = msg["value"]
-            text = str(int(value)) if float(value).is_integer() else repr(float(value))
-            lines.append(f"{family}{{{labels}}} {text}" if labels else f"{family} {text}")
+            labels = [f'{k}="{v}"' for k, v in sorted(msg["labels"].items())]
+            histogram = msg.get("histogram")
+            if histogram is None:
+                lines.append(_sample(family, labels, msg["value"]))
+                continue
+            for bound, count in zip(histogram["buckets"], histogram["counts"]):
+                lines.append(_sample(f"{family}_bucket", [*labels, f'le="{_number(bound)}"'],
+                                     count))
+            lines += [_sample(f"{family}_bucket", [*labels, 'le="+Inf"'], histogram["count"]),
+                      _sample(f"{family}_sum", labels, msg["value"]),
+                      _sample(f"{family}_count", labels, histogram["count"])]
     return "\n".join(lines)
+
+
+def _sample(name: str, labels: list[str], value: float) -> str:
+    return f"{name}{{{','.join(labels)}}} {_number(value)}" if labels else \
+        f"{name} {_number(value)}"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 @hookimpl

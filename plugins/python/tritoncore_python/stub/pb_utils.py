@@ -525,40 +525,82 @@ def is_model_ready(model_name: str, model_version: str = "") -> bool:
 
 
 class Metric:
-    """One labelled metric of a MetricFamily."""
+    """One labelled metric of a MetricFamily: a counter or gauge value, or (histogram) the
+    count of observations in each bucket, their sum and their number."""
 
-    def __init__(self, family: MetricFamily, labels: dict[str, str]) -> None:
+    def __init__(self, family: MetricFamily, labels: dict[str, str],
+                 buckets: list[float] | None = None) -> None:
         self._family = family
         self._labels = dict(labels)
         self._value = 0.0
+        self._buckets = sorted(float(b) for b in buckets or ())
+        self._counts = [0] * len(self._buckets)  # observations <= each bound
+        self._observed = 0
+
+    def _kind_is(self, kind: int, call: str) -> None:
+        if self._family._kind != kind:
+            raise TritonModelException(
+                f"metric family '{self._family._name}' is a "
+                f"{_KIND_NAMES[self._family._kind]}: it has no {call}()", TritonError.INVALID_ARG)
 
     def increment(self, value: float) -> None:
+        if self._family._kind == MetricFamily.HISTOGRAM:
+            self._kind_is(MetricFamily.COUNTER, "increment")
         if self._family._kind == MetricFamily.COUNTER and value < 0:
             raise TritonModelException("a counter can only increase", TritonError.INVALID_ARG)
         self._value += value
         _RUNTIME.metric(self._family, self._labels, self._value)
 
     def set(self, value: float) -> None:
-        if self._family._kind == MetricFamily.COUNTER:
-            raise TritonModelException("set() is for gauges; counters only increment",
-                              TritonError.INVALID_ARG)
+        self._kind_is(MetricFamily.GAUGE, "set")
         self._value = value
         _RUNTIME.metric(self._family, self._labels, self._value)
 
+    def observe(self, value: float) -> None:
+        """Count one observation (histograms)."""
+        self._kind_is(MetricFamily.HISTOGRAM, "observe")
+        for i, bound in enumerate(self._buckets):
+            if value <= bound:
+                self._counts[i] += 1
+        self._value += value
+        self._observed += 1
+        _RUNTIME.metric(self._family, self._labels, self._value,
+                        {"buckets": self._buckets, "counts": self._counts,
+                         "count": self._observed})
+
     def value(self) -> float:
+        if self._family._kind == MetricFamily.HISTOGRAM:
+            raise TritonModelException(f"metric family '{self._family._name}' is a histogram: "
+                                       "it has no single value()", TritonError.INVALID_ARG)
         return self._value
 
 
 class MetricFamily:
-    """A custom metric family (COUNTER or GAUGE) shown on the metrics endpoint."""
+    """A custom metric family (COUNTER, GAUGE or HISTOGRAM) shown on the metrics endpoint."""
 
     COUNTER = 0
     GAUGE = 1
+    HISTOGRAM = 2
 
     def __init__(self, name: str, description: str, kind: int) -> None:
+        if kind not in _KIND_NAMES:
+            raise TritonModelException(f"metric family '{name}': kind must be COUNTER, GAUGE or "
+                                       f"HISTOGRAM, got {kind!r}", TritonError.INVALID_ARG)
         self._name = name
         self._description = description
         self._kind = kind
 
-    def Metric(self, labels: dict[str, str] | None = None) -> Metric:
-        return Metric(self, labels or {})
+    def Metric(self, labels: dict[str, str] | None = None,
+               buckets: list[float] | None = None) -> Metric:
+        """A metric of this family; a histogram's needs ``buckets`` (their upper bounds)."""
+        if (self._kind == MetricFamily.HISTOGRAM) != (buckets is not None):
+            raise TritonModelException(
+                f"metric family '{self._name}': " + ("a histogram's metrics need buckets"
+                                                     if buckets is None else
+                                                     f"a {_KIND_NAMES[self._kind]} has no buckets"),
+                TritonError.INVALID_ARG)
+        return Metric(self, labels or {}, buckets)
+
+
+_KIND_NAMES = {MetricFamily.COUNTER: "counter", MetricFamily.GAUGE: "gauge",
+               MetricFamily.HISTOGRAM: "histogram"}

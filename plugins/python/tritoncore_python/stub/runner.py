@@ -196,10 +196,13 @@ class Runtime:
     def log(self, level: str, message: str) -> None:
         self.channel.send({"op": "log", "level": level, "message": message})
 
-    def metric(self, family: Any, labels: dict[str, str], value: float) -> None:
-        self.channel.send({"op": "metric", "family": family._name,
-                           "description": family._description, "kind": family._kind,
-                           "labels": labels, "value": value})
+    def metric(self, family: Any, labels: dict[str, str], value: float,
+               histogram: dict[str, Any] | None = None) -> None:
+        msg = {"op": "metric", "family": family._name, "description": family._description,
+               "kind": family._kind, "labels": labels, "value": value}
+        if histogram is not None:
+            msg["histogram"] = histogram
+        self.channel.send(msg)
 
     # -- receiving: whichever thread needs progress reads (one at a time) ---------------------
     def dispatch(self, msg: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Custom metrics: a counter of requests and a gauge of the last input."""
+"""Custom metrics: a counter of requests, a gauge of the last input, a histogram of inputs."""
 import triton_python_backend_utils as pb_utils
 
 
@@ -10,6 +10,9 @@ class TritonPythonModel:
                                      pb_utils.MetricFamily.GAUGE)
         self.count = requests.Metric(labels={"model": args["model_name"]})
         self.last = last.Metric(labels={"model": args["model_name"]})
+        values = pb_utils.MetricFamily("custom_input_values", "Input values",
+                                       pb_utils.MetricFamily.HISTOGRAM)
+        self.values = values.Metric(labels={"model": args["model_name"]}, buckets=[5, 1, 2])
 
     def execute(self, requests):
         out = []
@@ -17,5 +20,6 @@ class TritonPythonModel:
             x = pb_utils.get_input_tensor_by_name(r, "X").as_numpy()
             self.count.increment(1)
             self.last.set(float(x[0]))
+            self.values.observe(float(x[0]))
             out.append(pb_utils.InferenceResponse([pb_utils.Tensor("Y", x)]))
         return out
