@@ -99,3 +99,33 @@ def test_a_bad_poll_setting_is_a_clear_error(repo: Path, value: str,  # noqa: F8
             assert message in server.repository_index()[0]["reason"]
 
     run(go())
+
+
+@pytest.mark.parametrize("queued", [False, True])
+def test_a_bls_reply_is_polled_for_only_while_no_work_waits(queued: bool) -> None:
+    from tritoncore_python.stub.arena import Allocator, Arena, create_fd
+    from tritoncore_python.stub.runner import Runtime
+
+    ours, theirs = socket.socketpair()
+    rt = Runtime(BlockingChannel(ours), Arena(create_fd("tc_test_in_", 4096)),
+                 Allocator(Arena(create_fd("tc_test_out_", 4096)), 4096))
+    try:
+        rt.reply_poll_ns = 500_000_000
+        if queued:  # an execute already waits for this stub: the CPUs are busy elsewhere
+            rt.backlog.append({"op": "execute"})
+        slot: list[Any] = [threading.Event(), None]
+        rt._waiting[1] = slot
+        reply = threading.Timer(0.03, lambda: theirs.sendall(encode({"op": "reply", "call": 1})))
+        reply.start()
+        began = time.thread_time()
+        rt.wait(slot[0])
+        cpu = time.thread_time() - began
+        reply.join()
+        assert slot[1] == {"op": "reply", "call": 1}
+        assert (cpu < 0.005) if queued else (cpu >= 0.005)
+    finally:
+        rt.loop.close()
+        ours.close()
+        theirs.close()
+        rt.inputs.close()
+        rt.outputs.arena.close()

@@ -55,6 +55,7 @@ class Runtime:
         self.outputs = outputs
         self.out_lock = threading.Lock()
         self.model_dir = ""
+        self.reply_poll_ns = 0
         #: the config's outputs: what a request that names none asks for (as in Triton)
         self.output_names: list[str] = []
         self._all_outputs: frozenset[str] = frozenset()
@@ -237,12 +238,15 @@ class Runtime:
         self.dispatch(msg)
 
     def wait(self, event: threading.Event) -> None:
-        """Block until ``event`` is set, reading the channel when no other thread is."""
+        """Block until ``event`` is set, reading the channel when no other thread is. While
+        no other work waits for this stub, it polls ``reply_poll_ns`` before sleeping (a BLS
+        reply is a server round trip away); with work queued the CPUs are better left to
+        the processes producing the reply."""
         while not event.is_set():
             if self.read_lock.acquire(blocking=False):
                 try:
                     while not event.is_set():
-                        self.receive()
+                        self.receive(0 if self.backlog else self.reply_poll_ns)
                 finally:
                     self.read_lock.release()
             else:
@@ -443,7 +447,7 @@ def main(fds: list[int]) -> None:
         msg = runtime.next_operation(poll_ns)
         op = msg["op"]
         if op == "init":
-            busy_poll_ns = msg.get("busy_poll_us", 0) * 1000
+            busy_poll_ns = runtime.reply_poll_ns = msg.get("busy_poll_us", 0) * 1000
         poll_ns = busy_poll_ns if op == "execute" else 0
         try:
             reply = handlers[op](msg)
