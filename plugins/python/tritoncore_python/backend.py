@@ -9,6 +9,7 @@ import logging
 import os
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -350,6 +351,8 @@ class PythonInstance(ModelInstance):
         op = msg["op"]
         if op == "response":
             self._on_response(msg)
+        elif op == "bls" and not msg["decoupled"]:
+            self.backend.bls_unary(self, msg)
         elif op in ("bls", "control"):
             asyncio.get_running_loop().create_task(self.backend.serve_call(self, msg))
         elif op == "log":
@@ -451,16 +454,42 @@ class PythonBackend(Backend):
             reply.setdefault("responses", [{"error": (exc.code.value, exc.message)}])
         _reply(instance, reply)
 
+    def bls_unary(self, instance: PythonInstance, msg: dict[str, Any]) -> None:
+        """A BLS request that wants one response: submitted now, its response relayed to the
+        stub from the delivery callback (no task or future per call)."""
+        reply: dict[str, Any] = {"op": "reply", "call": msg["call"]}
+        loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
+
+        def answer(response: InferenceResponse) -> None:
+            reply["responses"] = [_encode_inline(response)]
+            _reply(instance, reply)
+
+        def deliver(response: InferenceResponse) -> None:  # any thread
+            if not (response.final or response.error):
+                return
+            if threading.get_ident() == loop_thread:
+                answer(response)
+            else:
+                loop.call_soon_threadsafe(answer, response)
+
+        try:
+            server = instance.ctx.model.server
+            if server is None:
+                raise TritonError(ErrorCode.UNAVAILABLE, "this model runs outside a server")
+            request, reply["release"] = self._bls_request(instance, msg)
+            server.unary_model(request.model_name, request.model_version).submit(request,
+                                                                                 deliver)
+        except TritonError as exc:
+            reply["error"] = (exc.code.value, exc.message)
+            reply["responses"] = [{"error": (exc.code.value, exc.message)}]
+            _reply(instance, reply)
+
     async def _bls(self, instance: PythonInstance, server: Any,
                    msg: dict[str, Any]) -> tuple[list[dict[str, Any]], list[int]]:
-        """A BLS request: its one response, or (decoupled) each response relayed as it comes
-        (replies with ``more`` set) and the final one returned."""
+        """A decoupled BLS request: each response relayed as it comes (replies with ``more``
+        set), the final one returned."""
         request, release = self._bls_request(instance, msg)
-        if not msg["decoupled"]:
-            try:
-                return [_encode_inline(await server.infer(request))], release
-            except TritonError as exc:
-                return [{"error": (exc.code.value, exc.message)}], release
         try:
             async for response in server.infer_stream(request):
                 if response.final:
