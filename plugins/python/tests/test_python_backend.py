@@ -69,18 +69,21 @@ def out(response: Any, name: str) -> np.ndarray:
     return next(t for t in response.outputs if t.name == name).as_numpy()
 
 
-def stub_children() -> list[int]:
-    """PIDs of this process's stub children still alive."""
+def stub_children(parent: int | None = None) -> list[int]:
+    """PIDs of the live stub processes whose parent is ``parent`` (default: this process)."""
+    parent = os.getpid() if parent is None else parent
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text().split()
+            stat = Path(f"/proc/{entry}/stat").read_text()
             cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        if int(stat[3]) == os.getpid() and b"tritoncore_python.stub" in cmd and stat[2] != "Z":
+        # after the command name, which may hold spaces and parentheses: state, parent, ...
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == parent and b"tritoncore_python.stub" in cmd and state != "Z":
             found.append(int(entry))
     return found
 

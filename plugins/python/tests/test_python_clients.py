@@ -20,23 +20,11 @@ from tritonclient.utils import InferenceServerException
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
 from serverproc import ServerProcess
+from test_python_backend import stub_children
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE.parents[2] / "examples" / "model_repository"
 MODELS = ("faulty", "repeat", "bls", "echo_args")
-
-
-def stubs_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text().split()
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(stat[3]) == pid and b"tritoncore_python.stub" in cmd:
-            found.append(int(entry))
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     yield proc
     pid = proc.proc.pid if proc.proc else 0
     assert proc.stop() == 0
-    assert stubs_of(pid) == []
+    assert stub_children(pid) == []
     after = {n for n in os.listdir("/dev/shm") if n.startswith("tritoncore_python_")}
     assert after == before
 
