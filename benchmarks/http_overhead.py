@@ -7,6 +7,8 @@ What is compared (same client, same machine, servers measured alternately):
 - ``tritoncore add_sub`` tritoncore serving the *same* ``model.py`` with its Python backend
 - ``tritoncore identity`` tritoncore, in-process ``identity`` backend with the same I/O
                          (2 x FP32[4] in, 2 x FP32[4] out): the frontend + scheduler cost alone
+- with ``--bls``: ``bls_add`` on both servers, a Python model that sends each request on to
+                         add_sub through BLS (``benchmarks/models/bls_add``)
 
 Usage:  .venv/bin/python benchmarks/http_overhead.py [--concurrency 1 2 4] [--rounds 2]
 Needs ``../shared/peer-triton/install.sh`` (Triton 2.51 + perf_analyzer); without Triton it
@@ -34,6 +36,7 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per point")
     ap.add_argument("--interval-ms", type=int, default=3000)
+    ap.add_argument("--bls", action="store_true", help="also compare the bls_add model")
     args = ap.parse_args()
     if not PERF_ANALYZER.exists():
         print(f"perf_analyzer not found at {PERF_ANALYZER}; run ../shared/peer-triton/install.sh")
@@ -45,20 +48,25 @@ def main() -> int:
         tc_port = free_port()
         tc = subprocess.Popen(
             [sys.executable, "-m", "tritoncore", "serve", "--model-repository",
-             str(write_repo(work / "tc", True)), "--http-address", "127.0.0.1",
+             str(write_repo(work / "tc", True, args.bls)), "--http-address", "127.0.0.1",
              "--http-port", str(tc_port), "--grpc-port", str(free_port()),
              "--metrics-port", str(free_port())],
-            stdout=open(work / "tritoncore.log", "wb"), stderr=subprocess.STDOUT)
+            stdout=open(work / "tritoncore.log", "wb"),  # noqa: SIM115 - open while it runs
+            stderr=subprocess.STDOUT)
         procs.append(tc)
         wait_ready(tc_port)
         targets = [("tritoncore identity", "identity", tc_port),
                    ("tritoncore add_sub", "add_sub", tc_port)]
+        if args.bls:
+            targets.append(("tritoncore bls_add", "bls_add", tc_port))
         if START_SH.exists() and shutil.which("bash"):
             triton_port = free_port()
             subprocess.run(["bash", str(START_SH), "start", str(write_repo(work / "triton",
-                            False)), str(triton_port), str(free_port()),
+                            False, args.bls)), str(triton_port), str(free_port()),
                             str(free_port())], check=True, capture_output=True, timeout=180)
             targets.insert(0, ("triton add_sub", "add_sub", triton_port))
+            if args.bls:
+                targets.insert(1, ("triton bls_add", "bls_add", triton_port))
         results: dict[tuple[str, int], list[tuple[float, int]]] = {}
         for c in args.concurrency:
             for _ in range(args.rounds):
@@ -70,22 +78,23 @@ def main() -> int:
         header = "| server / model | " + " | ".join(f"c={c}" for c in args.concurrency) + " |"
         print(header)
         print("|" + "---|" * (len(args.concurrency) + 1))
-        for label, _, _ in targets:
+        for label, model, _ in targets:
+            baseline = f"triton {'add_sub' if model == 'identity' else model}"
             cells = []
             for c in args.concurrency:
                 runs = results[(label, c)]
                 thr = sum(r[0] for r in runs) / len(runs)
                 p99 = sum(r[1] for r in runs) // len(runs)
                 cell = f"{thr:.0f}/s ({p99} µs)"
-                base = results.get(("triton add_sub", c))
-                if base and label != "triton add_sub":
+                base = results.get((baseline, c))
+                if base and label != baseline:
                     cell += f" **{thr / (sum(r[0] for r in base) / len(base)):.2f}x**"
                 cells.append(cell)
             print(f"| {label} | " + " | ".join(cells) + " |")
     finally:
         if triton_port is not None:
             subprocess.run(["bash", str(START_SH), "stop", str(triton_port)],
-                           capture_output=True, timeout=120)
+                           check=False, capture_output=True, timeout=120)
         for p in procs:
             p.send_signal(signal.SIGTERM)
             p.wait(30)

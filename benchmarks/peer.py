@@ -35,10 +35,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def comparison_repo(path: Path, with_identity: bool) -> Path:
-    """``add_sub`` (Python backend), plus tritoncore's in-process ``identity`` of its shape."""
+def comparison_repo(path: Path, with_identity: bool, bls: bool = False) -> Path:
+    """``add_sub`` (Python backend), plus tritoncore's in-process ``identity`` of its shape,
+    plus (``bls``) ``bls_add``, which calls add_sub through BLS."""
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ADD_SUB, path / "add_sub")
+    if bls:
+        shutil.copytree(ROOT / "benchmarks" / "models" / "bls_add", path / "bls_add")
     if with_identity:
         (path / "identity" / "1").mkdir(parents=True)
         (path / "identity" / "config.pbtxt").write_text(IDENTITY)
