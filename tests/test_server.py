@@ -76,6 +76,8 @@ def test_infer_metadata_config_and_statistics(repo: Path) -> None:
      "model 'double' version 7 is not ready: version not found; loaded versions: [1]"),
     (lambda: request("double", [1.0], requested_outputs=["NOPE"]), ErrorCode.INVALID_ARG,
      "model 'double' has no output 'NOPE'; its outputs are OUTPUT0"),
+    (lambda: request("double", [1.0], name="X", id="req-9"), ErrorCode.INVALID_ARG,
+     "[request id: req-9] model 'double' has no input 'X'"),  # which one, in a stream
 ])
 def test_bad_requests_get_clear_errors_and_server_keeps_serving(repo: Path, make, code,
                                                                 message) -> None:

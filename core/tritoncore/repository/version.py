@@ -123,7 +123,12 @@ class LoadedVersion:
         request is queued; both off the event loop when large (``memory/placement.py``), in
         the order the requests and responses came.
         """
-        self.admission.check(request)
+        try:
+            self.admission.check(request)
+        except TritonError as exc:
+            if request.id:  # as Triton: which request of a stream was refused
+                raise TritonError(exc.code, f"[request id: {request.id}] {exc.message}") from None
+            raise
         request.model_version = self.version
         arrival = request.arrival_ns
         stats = self.stats
