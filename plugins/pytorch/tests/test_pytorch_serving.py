@@ -436,7 +436,7 @@ def test_auto_complete_is_skipped_with_a_warning_as_in_triton(repo: Path, caplog
     caplog.set_level(logging.WARNING, logger="tritoncore_pytorch.backend")
 
     async def body(server):
-        reasons = {row["name"]: row["reason"] for row in server.repository_index()}
+        reasons = {row["name"]: row.get("reason", "") for row in server.repository_index()}
         return server.model_config("addsub"), reasons
 
     config, reasons = serve(repo, body, exit_on_error=False)
