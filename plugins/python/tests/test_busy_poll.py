@@ -103,13 +103,9 @@ def test_a_bad_poll_setting_is_a_clear_error(repo: Path, value: str,  # noqa: F8
 
 @pytest.mark.parametrize("queued", [False, True])
 def test_a_bls_reply_is_polled_for_only_while_no_work_waits(queued: bool) -> None:
-    from tritoncore_python.stub.arena import Allocator, Arena, create_fd
-    from tritoncore_python.stub.runner import Runtime
+    from test_stub_outputs import stub_runtime
 
-    ours, theirs = socket.socketpair()
-    rt = Runtime(BlockingChannel(ours), Arena(create_fd("tc_test_in_", 4096)),
-                 Allocator(Arena(create_fd("tc_test_out_", 4096)), 4096))
-    try:
+    with stub_runtime() as (rt, theirs):
         rt.reply_poll_ns = 500_000_000
         if queued:  # an execute already waits for this stub: the CPUs are busy elsewhere
             rt.backlog.append({"op": "execute"})
@@ -123,9 +119,3 @@ def test_a_bls_reply_is_polled_for_only_while_no_work_waits(queued: bool) -> Non
         reply.join()
         assert slot[1] == {"op": "reply", "call": 1}
         assert (cpu < 0.005) if queued else (cpu >= 0.005)
-    finally:
-        rt.loop.close()
-        ours.close()
-        theirs.close()
-        rt.inputs.close()
-        rt.outputs.arena.close()

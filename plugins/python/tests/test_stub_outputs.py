@@ -8,6 +8,7 @@ The last tests run real stubs: every response of every kind releases its allocat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import shutil
 import socket
@@ -34,21 +35,30 @@ MODELS = Path(__file__).parent / "models"
 SIZE = 4096
 
 
-@pytest.fixture
-def runtime() -> Iterator[Runtime]:
+@contextlib.contextmanager
+def stub_runtime(size: int = SIZE) -> Iterator[tuple[Runtime, socket.socket]]:
+    """A stub's Runtime over real arenas, and the server's end of its channel."""
     ours, theirs = socket.socketpair()
-    rt = Runtime(BlockingChannel(ours), Arena(create_fd("tc_test_in_", SIZE)),
-                 Allocator(Arena(create_fd("tc_test_out_", SIZE)), SIZE))
-    previous, pb._RUNTIME = pb._RUNTIME, rt
+    rt = Runtime(BlockingChannel(ours), Arena(create_fd("tc_test_in_", size)),
+                 Allocator(Arena(create_fd("tc_test_out_", size)), size))
     try:
-        yield rt
+        yield rt, theirs
     finally:
-        pb._RUNTIME = previous
         rt.loop.close()
         ours.close()
         theirs.close()
         rt.inputs.close()
         rt.outputs.arena.close()
+
+
+@pytest.fixture
+def runtime() -> Iterator[Runtime]:
+    with stub_runtime() as (rt, _):
+        previous, pb._RUNTIME = pb._RUNTIME, rt
+        try:
+            yield rt
+        finally:
+            pb._RUNTIME = previous
 
 
 def copied_out(rt: Runtime, body: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -149,10 +159,7 @@ _TEXT = hnp.arrays(np.object_, hnp.array_shapes(min_dims=1, max_dims=2, min_side
        order=st.randoms(use_true_random=False))
 def test_responses_round_trip_and_the_arena_empties(responses: list[list[np.ndarray]],
                                                     order: Any) -> None:
-    ours, theirs = socket.socketpair()
-    rt = Runtime(BlockingChannel(ours), Arena(create_fd("tc_test_in_", 256)),
-                 Allocator(Arena(create_fd("tc_test_out_", 256)), 256))
-    try:
+    with stub_runtime(256) as (rt, _):
         bodies = []
         for arrays in responses:
             body = rt.encode_response(pb.InferenceResponse(
@@ -179,12 +186,6 @@ def test_responses_round_trip_and_the_arena_empties(responses: list[list[np.ndar
         for offset in allocs:
             rt.free([offset])
         assert_empty(rt)
-    finally:
-        rt.loop.close()
-        ours.close()
-        theirs.close()
-        rt.inputs.close()
-        rt.outputs.arena.close()
 
 
 def test_inputs_are_views_of_the_arena(runtime: Runtime) -> None:
