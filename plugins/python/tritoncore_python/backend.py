@@ -26,6 +26,7 @@ from tritoncore.backend import (
 )
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.hookspecs import hookimpl
+from tritoncore.scheduling.delivery import final_on_loop
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import Tensor
 
@@ -458,21 +459,12 @@ class PythonBackend(Backend):
         """A BLS request that wants one response: submitted now, its response relayed to the
         stub from the delivery callback (no task or future per call)."""
         reply: dict[str, Any] = {"op": "reply", "call": msg["call"]}
-        loop = asyncio.get_running_loop()
-        loop_thread = threading.get_ident()
 
         def answer(response: InferenceResponse) -> None:
             reply["responses"] = [_encode_inline(response)]
             _reply(instance, reply)
 
-        def deliver(response: InferenceResponse) -> None:  # any thread
-            if not (response.final or response.error):
-                return
-            if threading.get_ident() == loop_thread:
-                answer(response)
-            else:
-                loop.call_soon_threadsafe(answer, response)
-
+        deliver = final_on_loop(asyncio.get_running_loop(), threading.get_ident(), answer)
         try:
             server = instance.ctx.model.server
             if server is None:

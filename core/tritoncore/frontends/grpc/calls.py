@@ -19,10 +19,10 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from tritoncore.errors import TritonError
-from tritoncore.frontends.delivery import final_on_loop
 from tritoncore.frontends.grpc import codec, restricted
 from tritoncore.frontends.grpc.http2 import STATUS_200, Headers, Stream, literal
 from tritoncore.frontends.grpc.service import unexpected as _unexpected
+from tritoncore.scheduling.delivery import final_on_loop
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tritoncore.errors import TritonError, invalid_arg
-from tritoncore.frontends.delivery import final_on_loop
 from tritoncore.frontends.http import content_encoding, infer_codec
 from tritoncore.frontends.http.responses import JSON, OCTET, error_body
 from tritoncore.frontends.settings import check_model, settings_of
+from tritoncore.scheduling.delivery import final_on_loop
 from tritoncore.scheduling.request import InferenceResponse
 
 if TYPE_CHECKING:
