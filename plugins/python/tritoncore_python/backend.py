@@ -544,9 +544,6 @@ def _encode_inline(response: InferenceResponse) -> dict[str, Any]:
     return body
 
 
-_KINDS = {0: "counter", 1: "gauge", 2: "histogram"}
-
-
 def metrics_text(metrics: Mapping[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]]) -> str:
     """Prometheus text of the models' ``pb_utils.MetricFamily`` metrics."""
     families: dict[str, list[dict[str, Any]]] = {}
@@ -555,7 +552,7 @@ def metrics_text(metrics: Mapping[tuple[str, tuple[tuple[str, str], ...]], dict[
     lines = []
     for family, msgs in families.items():
         lines += [f"# HELP {family} {msgs[0]['description']}",
-                  f"# TYPE {family} {_KINDS.get(msgs[0]['kind'], 'untyped')}"]
+                  f"# TYPE {family} {msgs[0]['kind']}"]  # counter, gauge or histogram
         for msg in msgs:
             labels = [f'{k}="{v}"' for k, v in sorted(msg["labels"].items())]
             histogram = msg.get("histogram")

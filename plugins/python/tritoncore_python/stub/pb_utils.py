@@ -537,15 +537,18 @@ class Metric:
         self._counts = [0] * len(self._buckets)  # observations <= each bound
         self._observed = 0
 
+    def _refuse(self, call: str) -> TritonModelException:
+        return TritonModelException(
+            f"metric family '{self._family._name}' is a {_KIND_NAMES[self._family._kind]}: "
+            f"it has no {call}()", TritonError.INVALID_ARG)
+
     def _kind_is(self, kind: int, call: str) -> None:
         if self._family._kind != kind:
-            raise TritonModelException(
-                f"metric family '{self._family._name}' is a "
-                f"{_KIND_NAMES[self._family._kind]}: it has no {call}()", TritonError.INVALID_ARG)
+            raise self._refuse(call)
 
     def increment(self, value: float) -> None:
         if self._family._kind == MetricFamily.HISTOGRAM:
-            self._kind_is(MetricFamily.COUNTER, "increment")
+            raise self._refuse("increment")
         if self._family._kind == MetricFamily.COUNTER and value < 0:
             raise TritonModelException("a counter can only increase", TritonError.INVALID_ARG)
         self._value += value
@@ -570,8 +573,7 @@ class Metric:
 
     def value(self) -> float:
         if self._family._kind == MetricFamily.HISTOGRAM:
-            raise TritonModelException(f"metric family '{self._family._name}' is a histogram: "
-                                       "it has no single value()", TritonError.INVALID_ARG)
+            raise self._refuse("value")
         return self._value
 
 

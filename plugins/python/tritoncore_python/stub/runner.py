@@ -200,7 +200,7 @@ class Runtime:
     def metric(self, family: Any, labels: dict[str, str], value: float,
                histogram: dict[str, Any] | None = None) -> None:
         msg = {"op": "metric", "family": family._name, "description": family._description,
-               "kind": family._kind, "labels": labels, "value": value}
+               "kind": pb._KIND_NAMES[family._kind], "labels": labels, "value": value}
         if histogram is not None:
             msg["histogram"] = histogram
         self.channel.send(msg)
