@@ -60,8 +60,13 @@ def test_two_and_three_step_ensembles(repo: Path) -> None:
             assert {t.name: t.as_numpy().tolist() for t in r.outputs} == {
                 "OUT": [[8.0]], "x": [[2.0]]}
             assert server.model_metadata("three")["platform"] == "ensemble"
-            assert server.statistics("three")["model_stats"][0]["inference_stats"][
-                "success"]["count"] == 1
+            stats = server.statistics("three")["model_stats"][0]
+            # one execution per request, as in Triton: perf_analyzer needs the counts to grow
+            assert (stats["inference_count"], stats["execution_count"]) == (1, 1)
+            assert {k: v["count"] for k, v in stats["inference_stats"].items()} == {
+                "success": 1, "fail": 0, "queue": 1, "compute_input": 1, "compute_infer": 1,
+                "compute_output": 1, "cache_hit": 0, "cache_miss": 0}
+            assert stats["inference_stats"]["compute_infer"]["ns"] > 0
         finally:
             await server.stop()
 

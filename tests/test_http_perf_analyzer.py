@@ -20,21 +20,41 @@ pytestmark = pytest.mark.skipif(
            "(../shared/peer-triton/install.sh installs it)")
 
 
+ENSEMBLE = """
+name: "twice"
+platform: "ensemble"
+max_batch_size: 0
+input [ { name: "IN", data_type: TYPE_FP32, dims: [ 4 ] } ]
+output [ { name: "OUT", data_type: TYPE_FP32, dims: [ 4 ] } ]
+ensemble_scheduling { step [
+  { model_name: "fixed4", model_version: -1, input_map { key: "INPUT0", value: "IN" },
+    output_map { key: "OUTPUT0", value: "mid" } },
+  { model_name: "fixed4", model_version: -1, input_map { key: "INPUT0", value: "mid" },
+    output_map { key: "OUTPUT0", value: "OUT" } } ] }
+"""
+
+
 @pytest.fixture(scope="module", params=WORKER_MODES)
 def server(tmp_path_factory: pytest.TempPathFactory,
            request: pytest.FixtureRequest) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("http_perf")
-    proc = ServerProcess(make_repo(root / "models"), "--allow-client-shm=true",
+    models = make_repo(root / "models")
+    (models / "twice" / "1").mkdir(parents=True)
+    (models / "twice" / "config.pbtxt").write_text(ENSEMBLE)
+    proc = ServerProcess(models, "--allow-client-shm=true",
                          *request.param, log_dir=root).start()
     yield proc
     proc.stop()
 
 
-@pytest.mark.parametrize("extra", [[], ["--shared-memory", "system"]], ids=["body", "shm"])
-def test_perf_analyzer_reports_throughput_without_errors(server: ServerProcess,
+@pytest.mark.parametrize("model, extra", [
+    ("fixed4", []), ("fixed4", ["--shared-memory", "system"]),
+    ("twice", []),  # an ensemble: its statistics must count its requests
+], ids=["body", "shm", "ensemble"])
+def test_perf_analyzer_reports_throughput_without_errors(server: ServerProcess, model: str,
                                                          extra: list[str]) -> None:
     result = subprocess.run(
-        [str(PERF_ANALYZER), "-m", "fixed4", "-u", server.http_url, "-i", "http",
+        [str(PERF_ANALYZER), "-m", model, "-u", server.http_url, "-i", "http",
          "--concurrency-range", "2", "--measurement-interval", "1000", "-r", "5", "--stability-percentage", "500",
          *extra],
         check=False, capture_output=True, text=True, timeout=120)

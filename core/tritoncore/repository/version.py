@@ -65,7 +65,7 @@ class LoadedVersion:
         self.model = model
         self.runners = runners
         self.stats = stats
-        self.scheduler = scheduler_for(ctx, runners)
+        self.scheduler = scheduler_for(ctx, runners, stats)
         self.admission = Admission(ctx.config)
         self.decoupled = ctx.decoupled
         self.load_seconds = 0.0
@@ -228,13 +228,14 @@ class LoadedVersion:
         return all(r.instance.ready() for r in self.runners)
 
 
-def scheduler_for(ctx: ModelContext, runners: list[InstanceRunner]) -> Scheduler:
+def scheduler_for(ctx: ModelContext, runners: list[InstanceRunner],
+                  stats: ModelStats) -> Scheduler:
     """The scheduler a config asks for: the ensemble scheduler for ensembles, the sequence
     batcher for ``sequence_batching``, the dynamic batcher when it has ``dynamic_batching``
     and batches at all, else one request at a time."""
     config = ctx.config
     if is_ensemble(config):
-        return EnsembleScheduler(config, ctx.server)
+        return EnsembleScheduler(config, ctx.server, stats)
     if config.HasField("sequence_batching"):
         return SequenceBatcher(config.name, runners, config)
     if config.HasField("dynamic_batching") and config.max_batch_size > 0:
