@@ -347,6 +347,14 @@ def test_config_and_file_overrides(repo: Path) -> None:
                 await server.load_model("m", config_json="{nope")
             await server.unload_model("m")
             assert not override_dir.exists()
+            # a model only the load request had: once unloaded, no longer in the index
+            await server.load_model("only", config_json=config.replace('"m"', '"only"'),
+                                    files={"1/model.test": b"w"})
+            assert server.model_ready("only")
+            await server.unload_model("only")
+            assert {r["name"] for r in server.repository_index()} == {"m"}
+            with pytest.raises(TritonError, match="not in any model repository"):
+                await server.load_model("only")
         finally:
             await server.stop()
 

@@ -293,6 +293,8 @@ class RepositoryManager:
             if entry.override_dir is not None:
                 shutil.rmtree(entry.override_dir, ignore_errors=True)
                 entry.override_dir = None
+                if name not in self._scan().models:  # it only ever existed in the load
+                    del self.models[name]             # request: gone, as in Triton's index
             await self._release(entry)
 
     async def _unload_version(self, entry: ModelEntry, loaded: LoadedVersion,
