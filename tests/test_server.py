@@ -581,3 +581,26 @@ def test_stop_finishes_in_flight_requests(repo: Path) -> None:
         assert ("instance_finalize", "slow", 1, "slow_0") in testing_backend.EVENTS
 
     run(go)
+
+
+def test_a_load_waiting_on_the_unload_of_an_override_only_model_registers_it_again(
+        repo: Path) -> None:
+    config = ('{"name": "only", "backend": "testing", "max_batch_size": 2, '
+              '"input": [{"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [3]}], '
+              '"output": [{"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [3]}]}')
+
+    async def go() -> None:
+        server = make_server(repo, model_control_mode="explicit")
+        await server.start()
+        try:
+            await server.load_model("only", config_json=config, files={"1/model.test": b"w"})
+            unload = asyncio.create_task(server.unload_model("only"))
+            load = asyncio.create_task(server.load_model("only", config_json=config,
+                                                         files={"1/model.test": b"w"}))
+            await asyncio.gather(unload, load)
+            assert server.model_ready("only")
+            assert [r["name"] for r in server.repository_index()] == ["only"]
+        finally:
+            await server.stop()
+
+    run(go)

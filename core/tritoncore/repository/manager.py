@@ -173,6 +173,9 @@ class RepositoryManager:
             raise invalid_arg(f"model '{name}': file overrides need a 'config' parameter too")
         entry = self.models.setdefault(name, ModelEntry(name))
         async with entry.lock:
+            # an unload of a model only file overrides provided drops its entry (see unload):
+            # a load that waited for it registers the entry again
+            self.models.setdefault(name, entry)
             try:
                 await self._load_locked(entry, config_json, files or {})
             except Exception as exc:
