@@ -317,11 +317,16 @@ def test_poll_mode_loads_changes_and_unloads_removed(repo: Path) -> None:
     run(go)
 
 
+def override_config(name: str) -> str:
+    """The JSON config a load request sends for a ``testing`` model of FP32[3] in and out."""
+    return (f'{{"name": "{name}", "backend": "testing", "max_batch_size": 2, '
+            '"input": [{"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [3]}], '
+            '"output": [{"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [3]}]}')
+
+
 def test_config_and_file_overrides(repo: Path) -> None:
     write_model(repo, "m")
-    config = ('{"name": "m", "backend": "testing", "max_batch_size": 2, '
-              '"input": [{"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [3]}], '
-              '"output": [{"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [3]}]}')
+    config = override_config("m")
 
     async def go() -> None:
         server = make_server(repo, model_control_mode="explicit")
@@ -348,7 +353,7 @@ def test_config_and_file_overrides(repo: Path) -> None:
             await server.unload_model("m")
             assert not override_dir.exists()
             # a model only the load request had: once unloaded, no longer in the index
-            await server.load_model("only", config_json=config.replace('"m"', '"only"'),
+            await server.load_model("only", config_json=override_config("only"),
                                     files={"1/model.test": b"w"})
             assert server.model_ready("only")
             await server.unload_model("only")
@@ -585,9 +590,7 @@ def test_stop_finishes_in_flight_requests(repo: Path) -> None:
 
 def test_a_load_waiting_on_the_unload_of_an_override_only_model_registers_it_again(
         repo: Path) -> None:
-    config = ('{"name": "only", "backend": "testing", "max_batch_size": 2, '
-              '"input": [{"name": "INPUT0", "data_type": "TYPE_FP32", "dims": [3]}], '
-              '"output": [{"name": "OUTPUT0", "data_type": "TYPE_FP32", "dims": [3]}]}')
+    config = override_config("only")
 
     async def go() -> None:
         server = make_server(repo, model_control_mode="explicit")
