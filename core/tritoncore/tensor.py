@@ -14,6 +14,8 @@ from tritoncore import dtypes
 from tritoncore.errors import invalid_arg
 
 _LEN = struct.Struct("<I")
+#: the fixed-size types by wire name: (little-endian numpy dtype, bytes per element)
+_FIXED = {t.name: (t.wire, t.byte_size) for t in dtypes.TABLE if not t.is_bytes}
 
 
 class MemoryKind(enum.Enum):
@@ -63,20 +65,20 @@ class Tensor:
 
         Raises INVALID_ARG when the byte count does not match the shape.
         """
-        dt = dtypes.by_name(datatype)
         shape = tuple(shape)
-        count = element_count(shape)
-        if dt.is_bytes:
-            array = deserialize_bytes(buffer, count, name).reshape(shape)
-        else:
-            nbytes = buffer.nbytes if isinstance(buffer, memoryview) else len(buffer)
-            if nbytes != count * dt.byte_size:
-                raise invalid_arg(
-                    f"input '{name}': {datatype}{list(shape)} needs {count * dt.byte_size} "
-                    f"bytes, got {nbytes}"
-                )
-            array = np.frombuffer(buffer, dtype=dt.wire).reshape(shape)
-        return cls(name, dt.name, shape, array)
+        fixed = _FIXED.get(datatype)
+        if fixed is None:
+            dt = dtypes.by_name(datatype)  # BYTES (or an unknown name: INVALID_ARG)
+            return cls(name, dt.name, shape,
+                       deserialize_bytes(buffer, element_count(shape), name).reshape(shape))
+        wire, size = fixed
+        nbytes = len(buffer) if type(buffer) is bytes else memoryview(buffer).nbytes
+        count = math.prod(shape)
+        if nbytes != count * size or (shape and min(shape) < 0):
+            count = element_count(shape)  # a negative dimension is its own error
+            raise invalid_arg(f"input '{name}': {datatype}{list(shape)} needs "
+                              f"{count * size} bytes, got {nbytes}")
+        return cls(name, datatype, shape, np.ndarray(shape, wire, buffer))
 
     def as_numpy(self) -> np.ndarray:
         """The CPU array (no copy)."""
