@@ -35,6 +35,7 @@ def test_serves_the_example_repository_and_stops_cleanly_on_sigterm(tmp_path: Pa
     (["--model-repository", ".", "--load-model", "m"], "--load-model needs"),
     (["--model-repository", ".", "--backend-config", "python,novalue"], "expected <backend>"),
     ([], "the following arguments are required: --model-repository"),
+    (["--model-repository", ".", "--busy-poll-microseconds", "-5"], "expected an integer >= 0"),
 ])
 def test_bad_flags_exit_with_code_2(args: list[str], message: str) -> None:
     result = run_cli("serve", *args)

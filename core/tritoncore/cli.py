@@ -109,6 +109,10 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
         a(f"--allow-{proto}", type=boolean, default=getattr(d, f"allow_{proto}"), metavar="BOOL")
         a(f"--{proto}-address", default=getattr(d, f"{proto}_address"))
         a(f"--{proto}-port", type=port, default=getattr(d, f"{proto}_port"))
+    a("--busy-poll-microseconds", type=non_negative_int, default=d.busy_poll_microseconds,
+      metavar="US", help="tritoncore extension: after sending a request to a model process or "
+      "a response to a client, the server polls this long for the answer instead of sleeping "
+      "(0: never)")
     a("--http-restricted-api", action="append", default=[], metavar="APIS:KEY=VALUE")
     a("--http-max-input-size", type=positive_int, default=d.http_max_input_size, metavar="BYTES")
 

@@ -48,6 +48,7 @@ class ServerOptions:
     allow_metrics: bool = True
     metrics_address: str = "0.0.0.0"
     metrics_port: int = 8002
+    busy_poll_microseconds: int = 120  # tritoncore extension (loop_poll.py)
     extra: dict[str, Any] = field(default_factory=dict)  # options added by plugins
 
 

@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tritoncore import __version__, dtypes
+from tritoncore import __version__, dtypes, loop_poll
 from tritoncore import config as cfgmod
 from tritoncore.errors import ErrorCode, TritonError, invalid_arg, not_found
 from tritoncore.frontend import Frontend
@@ -61,6 +61,8 @@ class Server:
         With ``exit_on_error`` a model that failed to load fails start-up (after unloading
         what did load); otherwise it stays UNAVAILABLE with its reason.
         """
+        loop_poll.for_loop(asyncio.get_running_loop()).budget_ns = \
+            self.options.busy_poll_microseconds * 1000
         failed = await self.repository.start()
         if failed and self.options.exit_on_error:
             reasons = "; ".join(self.repository.not_ready_reason(n, -1) for n in failed)

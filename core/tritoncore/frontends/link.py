@@ -17,6 +17,8 @@ import logging
 import marshal
 from typing import Any
 
+from tritoncore.loop_poll import for_loop
+
 HELLO, STOP, REQUEST, CANCEL, ANSWER = range(5)
 _HEADER = 8
 log = logging.getLogger(__name__)
@@ -70,6 +72,7 @@ class LinkEnd(asyncio.Protocol, abc.ABC):
         self._reader = FrameReader()
         self._out: list[bytes] = []
         self._transport: asyncio.Transport | None = None
+        self._poller = for_loop(loop)
 
     @abc.abstractmethod
     def on_message(self, message: tuple[Any, ...]) -> None:
@@ -84,6 +87,7 @@ class LinkEnd(asyncio.Protocol, abc.ABC):
         out, self._out = self._out, []
         if self._transport is not None:
             self._transport.writelines(out)
+            self._poller.note()  # answers (or requests) usually come back soon
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]

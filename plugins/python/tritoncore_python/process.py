@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import tritoncore
+from tritoncore.loop_poll import LoopPoller, for_loop
 from tritoncore.errors import ErrorCode, TritonError
 
 import tritoncore_python
@@ -53,6 +54,7 @@ class StubProcess:
         self._decoder = Decoder()
         self._pending: asyncio.Future[dict[str, Any]] | None = None
         self._waiters: dict[int, Waiter] = {}  # execute id -> who gets its reply
+        self._poller: LoopPoller | None = None
         self.dead: StubDied | None = None
         self.exited = asyncio.Event()
 
@@ -80,6 +82,7 @@ class StubProcess:
         self.sock = parent
         parent.setblocking(False)
         asyncio.get_running_loop().add_reader(parent.fileno(), self._readable)
+        self._poller = for_loop(asyncio.get_running_loop())
         asyncio.get_running_loop().create_task(self._watch())
 
     def send(self, message: dict[str, Any]) -> None:
@@ -106,6 +109,8 @@ class StubProcess:
             raise self.dead
         self._waiters[message["id"]] = waiter
         self.send(message)
+        if self._poller is not None:
+            self._poller.note()  # the reply is usually a few tens of microseconds away
 
     async def call(self, message: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """Send an operation for the stub's main thread and wait for its reply."""

@@ -17,6 +17,8 @@ from typing import Protocol
 
 import hpack
 
+from tritoncore.loop_poll import LoopPoller, for_loop
+
 log = logging.getLogger(__name__)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -195,6 +197,7 @@ class Http2Connection(asyncio.Protocol):
         self.going_away = False
         self._later: list[bytes] | None = None  # written at the end of this loop pass
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._poller: LoopPoller | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -202,6 +205,7 @@ class Http2Connection(asyncio.Protocol):
         self.registry.add(self)
         try:
             self._loop = asyncio.get_running_loop()
+            self._poller = for_loop(self._loop)
         except RuntimeError:  # driven by hand, without a loop: every write goes out at once
             self._loop = None
         assert self.transport is not None
@@ -517,6 +521,7 @@ class Http2Connection(asyncio.Protocol):
             return
         transport.write(data)
         if self._loop is not None:
+            self._poller.note()  # type: ignore[union-attr]  # the next call may be close behind
             self._later = []
             self._loop.call_soon(self._end_of_pass)
 

@@ -23,6 +23,7 @@ import httptools
 import orjson
 
 from tritoncore.frontends.http import content_encoding
+from tritoncore.loop_poll import for_loop
 from tritoncore.frontends.http.responses import JSON, TEXT, error_body, error_status, head, plain
 
 if TYPE_CHECKING:
@@ -159,6 +160,7 @@ class HttpConnection(asyncio.Protocol):
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.queue: deque[Exchange] = deque()
+        self._poller = for_loop(self.loop)
         self.closing = False
         self._url = b""
         self._headers: dict[bytes, bytes] = {}
@@ -323,6 +325,7 @@ class HttpConnection(asyncio.Protocol):
                 transport.write(parts[0])  # type: ignore[index]
             else:
                 transport.writelines(parts)  # type: ignore[arg-type]
+            self._poller.note()  # the client's next request may be close behind
             if not ex.keep_alive:
                 transport.close()
                 self.closing = True

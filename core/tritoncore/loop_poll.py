@@ -1,0 +1,64 @@
+"""Keeps the event loop polling, not sleeping, for a short while after it sent work out.
+
+A server answering one client at a time sleeps in epoll twice per request: waiting for the
+model (a stub process's reply), then for the client's next request. On a VM each sleep and
+wake-up costs tens of microseconds and starts the next step with cold caches. ``note()``,
+called where the server sends something that will be answered soon, keeps the loop going
+round for up to ``budget_ns`` (``--busy-poll-microseconds``) with a zero epoll timeout,
+yielding the CPU to anything runnable on each pass; every other event is served as usual
+meanwhile. Under load the loop never sleeps anyway, so this costs nothing there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import weakref
+
+_now = time.monotonic_ns
+
+#: tritoncore's default budget, in microseconds (2-vCPU VM, HTTP add_sub through the Python
+#: backend, A/B against 0: c=1 +37%, c=2 +5%, c=4 +9%; 800 µs did no better).
+DEFAULT_US = 120
+
+
+class LoopPoller:
+    """The busy poll of one event loop; ``budget_ns`` 0 turns it off."""
+
+    __slots__ = ("__weakref__", "budget_ns", "deadline", "loop", "passes", "running")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, budget_ns: int = 0) -> None:
+        self.loop = loop
+        self.budget_ns = budget_ns
+        self.deadline = 0
+        self.running = False
+        self.passes = 0  # loop passes spent polling (for tests and curiosity)
+
+    def note(self) -> None:
+        """Work went out whose answer is due soon: poll until it comes (or the budget ends)."""
+        if self.budget_ns:
+            self.deadline = _now() + self.budget_ns
+            if not self.running:
+                self.running = True
+                self.loop.call_soon(self._poll)
+
+    def _poll(self) -> None:
+        if _now() < self.deadline:
+            self.passes += 1
+            os.sched_yield()
+            self.loop.call_soon(self._poll)
+        else:
+            self.running = False
+
+
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopPoller] = \
+    weakref.WeakKeyDictionary()
+
+
+def for_loop(loop: asyncio.AbstractEventLoop) -> LoopPoller:
+    """The poller of ``loop`` (off until the server sets its budget)."""
+    poller = _POLLERS.get(loop)
+    if poller is None:
+        poller = _POLLERS[loop] = LoopPoller(loop)
+    return poller
