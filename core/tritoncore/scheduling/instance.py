@@ -63,7 +63,8 @@ class InstanceRunner:
         begin = self._begin(requests)
 
         def done(result: list[InferenceResponse] | None, error: BaseException | None) -> None:
-            if error is None and inspect.isawaitable(result):  # a plain execute gave a coroutine
+            if error is None and result is not None and type(result) is not list and \
+                    inspect.isawaitable(result):  # a plain execute gave a coroutine
                 task = asyncio.get_running_loop().create_task(
                     self._finish(requests, begin, result))
                 task.add_done_callback(lambda _: on_done())
@@ -117,8 +118,12 @@ class InstanceRunner:
     def _end(self, requests: list[InferenceRequest], begin: int, result: object,
              error: BaseException | None) -> None:
         """Statistics, then the responses (or the error) to every request of the batch."""
-        queue_ns = sum(begin - r.arrival_ns for r in requests)
-        batch_size = sum(r.batch_size(self.max_batch_size) for r in requests)
+        if len(requests) == 1:  # the usual case without batching, without generators
+            queue_ns = begin - requests[0].arrival_ns
+            batch_size = requests[0].batch_size(self.max_batch_size)
+        else:
+            queue_ns = sum(begin - r.arrival_ns for r in requests)
+            batch_size = sum(r.batch_size(self.max_batch_size) for r in requests)
         self.stats.batch_done(batch_size, len(requests), queue_ns, time.monotonic_ns() - begin)
         if error is not None:
             failure = self._as_error(error)

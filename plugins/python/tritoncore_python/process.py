@@ -101,6 +101,8 @@ class StubProcess:
         if sent < len(data):
             asyncio.get_running_loop().create_task(
                 asyncio.get_running_loop().sock_sendall(self.sock, data[sent:]))
+        if self._poller is not None:
+            self._poller.note()  # an answer (the stub's reply, its next BLS call) is due soon
 
     def submit(self, message: dict[str, Any], waiter: Waiter) -> None:
         """Send an execute (its ``id`` unique) and return; ``waiter`` gets the reply, or the
@@ -109,8 +111,6 @@ class StubProcess:
             raise self.dead
         self._waiters[message["id"]] = waiter
         self.send(message)
-        if self._poller is not None:
-            self._poller.note()  # the reply is usually a few tens of microseconds away
 
     async def call(self, message: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         """Send an operation for the stub's main thread and wait for its reply."""
