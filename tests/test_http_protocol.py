@@ -261,6 +261,42 @@ def test_pipelined_requests_are_answered_in_order(server: ServerProcess, raw: Ra
     assert seen[2][0] == b"200" and b"[2.0,2.0,2.0,2.0]" in seen[2][1]
 
 
+def test_repeated_requests_with_the_body_sent_apart_get_their_own_answers(
+        server: ServerProcess) -> None:
+    """The same header block again and again (the connection then skips the parser), the body
+    sometimes in a later write, as curl sends it: every answer carries its own request's data."""
+    header = json.dumps({"inputs": [{"name": "INPUT0", "shape": [4], "datatype": "FP32",
+                                     "parameters": {"binary_data_size": 16}}],
+                         "parameters": {"binary_data_output": True}}).encode()
+
+    def request(value: float) -> tuple[bytes, bytes]:
+        body = header + fp32(value, value + 1, value + 2, value + 3)
+        head = (b"POST /v2/models/fixed4/infer HTTP/1.1\r\nHost: x\r\n"
+                b"Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n\r\n"
+                % (len(header), len(body)))
+        return head, body
+
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        f = s.makefile("rb")
+        for i in range(6):
+            head, body = request(10.0 * i)
+            if i % 2:
+                s.sendall(head)
+                s.sendall(body[:7])
+                s.sendall(body[7:])
+            else:
+                s.sendall(head + body)
+            assert f.readline().split()[1] == b"200"
+            lengths = {}
+            while (line := f.readline()) != b"\r\n":
+                name, _, value = line.partition(b":")
+                lengths[name.lower()] = value.strip()
+            data = f.read(int(lengths[b"content-length"]))
+            n = int(lengths[b"inference-header-content-length"])
+            assert data[n:] == fp32(10.0 * i, 10.0 * i + 1, 10.0 * i + 2, 10.0 * i + 3)
+
+
 def test_health_and_readiness(raw: Raw) -> None:
     status, headers, body = raw.request("GET", "/v2/health/live")
     assert (status, headers["content-type"], body) == (200, "text/plain", b"")  # Triton's
