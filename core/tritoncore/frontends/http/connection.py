@@ -23,8 +23,8 @@ import httptools
 import orjson
 
 from tritoncore.frontends.http import content_encoding
-from tritoncore.loop_poll import for_loop
 from tritoncore.frontends.http.responses import JSON, TEXT, error_body, error_status, head, plain
+from tritoncore.loop_poll import for_loop
 
 if TYPE_CHECKING:
     from tritoncore.scheduling.request import InferenceRequest
@@ -220,6 +220,8 @@ class HttpConnection(asyncio.Protocol):
             self._begun = 0
         elif self._raw is not None:
             self._raw.append(data)
+            if len(self._raw) > 64:  # a request in many small pieces: not worth learning
+                self._raw = None
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
