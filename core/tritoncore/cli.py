@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from tritoncore import __version__
+from tritoncore import __version__, heap
 from tritoncore.errors import TritonError
 from tritoncore.options import CONTROL_MODES, ServerOptions, parse_backend_config
 from tritoncore.plugins import PluginManager
@@ -177,11 +176,7 @@ async def serve(options: ServerOptions, plugins: PluginManager) -> int:
     for row in server.repository_index():
         log.info("model %-24s version %-4s %-12s %s", row["name"], row.get("version", "-"),
                  row.get("state", "UNAVAILABLE"), row.get("reason", ""))
-    # Start-up objects (configs, modules, plugins) never die: keep them out of every
-    # collection, and collect the young generation less often (requests make few cycles).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    heap.settle()
     log.info("tritoncore %s started (ready: %s)", __version__, server.is_ready())
     await stop.wait()
     log.info("shutting down")

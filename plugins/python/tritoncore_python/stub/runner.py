@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import gc
 import importlib.util
 import inspect
 import itertools
@@ -18,7 +17,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from tritoncore import dtypes
+from tritoncore import dtypes, heap
 
 from tritoncore_python.stub import pb_utils as pb
 from tritoncore_python.stub.arena import ALIGN, Allocator, Arena, ArenaFull, ClientRegions
@@ -433,15 +432,6 @@ class Stub:
         return {"op": "finalized"}
 
 
-def _settle_heap() -> None:
-    """What start-up and ``initialize`` built (modules, the model and its weights' Python
-    objects) lives as long as the stub: keep it out of every collection, and collect the young
-    generation less often (a request leaves few cycles), as the server does."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
-
-
 def main(fds: list[int]) -> None:
     sock_fd, in_fd, out_fd, growth = fds
     channel = BlockingChannel(socket.socket(fileno=sock_fd))
@@ -467,7 +457,7 @@ def main(fds: list[int]) -> None:
                      "traceback": traceback.format_exc(), "id": msg.get("id", 0)}
         channel.send(reply)
         if op == "init" and reply["op"] == "ready":
-            _settle_heap()
+            heap.settle()  # what initialize built lives as long as the stub
         if op in ("finalize", "autocomplete"):
             break
     sys.stdout.flush()
