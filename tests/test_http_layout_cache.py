@@ -12,6 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.frontends.http import infer_codec
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
+from tritoncore.tensor import Tensor
 
 LOADED = SimpleNamespace(version=3)
 SERVER = SimpleNamespace(system_shm=SimpleNamespace(allowed=True))
@@ -87,3 +89,39 @@ def test_cached_and_parsed_decodes_agree(shapes: list[list[int]], seed: int) -> 
         for i, array in enumerate(arrays):
             assert got[f"IN{i}"].shape == tuple(shapes[i])
             assert np.array_equal(got[f"IN{i}"].as_numpy(), array)
+
+
+NAMES = st.text(st.characters(codec="utf-8", exclude_characters='"\\'), min_size=1, max_size=6)
+
+
+@settings(max_examples=60)
+@given(st.text(max_size=5), st.lists(st.tuples(NAMES, st.lists(st.integers(0, 3), max_size=2)),
+                                     min_size=1, max_size=3, unique_by=lambda o: o[0]),
+       st.booleans())
+def test_a_repeated_response_gets_the_json_encoding_it_would_give(
+        request_id: str, outputs: list[tuple[str, list[int]]], binary: bool) -> None:
+    decoded = infer_codec.DecodedRequest(InferenceRequest("m", {}, 3, id=request_id), None,
+                                         binary)
+    def response(fill: int) -> InferenceResponse:
+        return InferenceResponse(outputs=[
+            Tensor.from_numpy(name, np.full(shape, fill, np.int16)) for name, shape in outputs])
+    first = infer_codec.encode(SERVER, LOADED, "m", decoded, response(1))
+    second = infer_codec.encode(SERVER, LOADED, "m", decoded, response(2))
+    fresh = infer_codec._encode(SERVER, LOADED, "m", decoded, response(2))
+    assert second[0] == fresh[0] == first[0] if binary else second[0] == fresh[0]
+    assert [bytes(p) for p in second[1]] == [bytes(p) for p in fresh[1]]
+    if binary:
+        assert [bytes(p) for p in second[1]] == [
+            np.full(shape, 2, np.int16).tobytes() for _, shape in outputs]
+    doc = orjson.loads(second[0])
+    assert [o["name"] for o in doc["outputs"]] == [name for name, _ in outputs]
+    assert doc.get("id", "") == request_id and doc["model_version"] == "3"
+
+
+def test_a_response_with_parameters_is_encoded_afresh() -> None:
+    decoded = infer_codec.DecodedRequest(InferenceRequest("m", {}, 3), None, True)
+    out = [Tensor.from_numpy("OUT", np.arange(2, dtype=np.int32))]
+    infer_codec.encode(SERVER, LOADED, "m", decoded, InferenceResponse(outputs=out))
+    head, _ = infer_codec.encode(SERVER, LOADED, "m", decoded, InferenceResponse(
+        outputs=out, parameters={"p": 1}))
+    assert orjson.loads(head)["parameters"] == {"p": 1}

@@ -87,3 +87,38 @@ def test_dtype_table_names() -> None:
     assert dtypes.from_numpy(np.dtype("<f2")).name == "FP16"
     with pytest.raises(TritonError, match="unknown datatype 'FP8'"):
         dtypes.by_name("FP8")
+
+
+@given(st.sampled_from(FIXED), st.lists(st.integers(0, 4), max_size=3), st.data())
+def test_from_buffer_keeps_its_wire_bytes_and_views_them_lazily(
+        dt: dtypes.DataType, shape: list[int], data: st.DataObject) -> None:
+    wire = data.draw(st.binary(min_size=dt.byte_size * int(np.prod(shape)),
+                               max_size=dt.byte_size * int(np.prod(shape))))
+    body = memoryview(b"head" + wire)[4:]
+    tensor = Tensor.from_buffer("x", dt.name, tuple(shape), body)
+    assert tensor.to_wire() is body  # handed out as it came, no copy
+    array = tensor.data
+    assert array is tensor.data  # made once
+    assert array.shape == tuple(shape) and array.tobytes() == wire
+    assert np.shares_memory(array, np.frombuffer(body, np.uint8)) or not wire
+    renamed = tensor.replaced(name="y")
+    assert (renamed.name, renamed.to_wire(), renamed.data is array) == ("y", body, True)
+
+
+def test_assigning_data_drops_the_wire_bytes() -> None:
+    tensor = Tensor.from_buffer("x", "INT32", (2,), b"\x01\0\0\0\x02\0\0\0")
+    tensor.data = np.array([7, 8], dtype=np.int32)
+    assert bytes(tensor.to_wire()) == b"\x07\0\0\0\x08\0\0\0"
+    assert tensor.replaced(data=np.array([9, 9], np.int32)).as_numpy().tolist() == [9, 9]
+    assert tensor.as_numpy().tolist() == [7, 8]
+
+
+def test_from_buffer_of_a_strided_view_is_refused() -> None:
+    strided = memoryview(bytes(32)).cast("I")[::2]
+    with pytest.raises(BufferError):
+        Tensor.from_buffer("x", "UINT32", (4,), strided)
+
+
+def test_an_empty_multi_dimensional_array_goes_on_the_wire_as_no_bytes() -> None:
+    assert bytes(Tensor.from_numpy("x", np.zeros((0, 3), np.int16)).to_wire()) == b""
+    assert bytes(Tensor.from_numpy("x", np.ones((2, 0, 2), np.float32)).to_wire()) == b""

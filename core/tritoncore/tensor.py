@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import math
 import struct
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,28 +25,67 @@ class MemoryKind(enum.Enum):
     GPU = 2
 
 
-@dataclass(slots=True)
 class Tensor:
     """One named tensor. ``data`` is a numpy array (CPU) or a DLPack-capable object (GPU).
 
     Fixed-size types hold a numpy array of the table's dtype; BYTES holds an object array of
-    ``bytes``. Construct from wire bytes with :meth:`from_buffer`, which never copies fixed-size
-    data.
+    ``bytes``. Construct from wire bytes with :meth:`from_buffer`, which never copies: it
+    keeps the bytes (:meth:`to_wire` hands them out as they are) and makes the numpy view of
+    them the first time ``data`` is read.
     """
 
-    name: str
-    datatype: str
-    shape: tuple[int, ...]
-    data: Any
-    memory: MemoryKind = MemoryKind.CPU
-    device_id: int = 0
-    parameters: dict[str, Any] = field(default_factory=dict)
-    #: (POSIX shm key, byte offset) when ``data`` views a client-registered system shm
-    #: region, so a backend in another process can map the same bytes instead of copying.
-    shm_origin: tuple[str, int] | None = None
-    #: (region name, offset, bytes) of the client's shm destination this output was already
-    #: written to (off the event loop, ``memory/destinations.py``); the frontend only reports it.
-    shm_written: tuple[str, int, int] | None = None
+    __slots__ = ("name", "datatype", "shape", "_data", "memory", "device_id", "parameters",
+                 "shm_origin", "shm_written", "_wire")
+
+    def __init__(self, name: str, datatype: str, shape: tuple[int, ...], data: Any,
+                 memory: MemoryKind = MemoryKind.CPU, device_id: int = 0,
+                 parameters: dict[str, Any] | None = None,
+                 shm_origin: tuple[str, int] | None = None,
+                 shm_written: tuple[str, int, int] | None = None) -> None:
+        self.name = name
+        self.datatype = datatype
+        self.shape = shape
+        self._data = data
+        self.memory = memory
+        self.device_id = device_id
+        self.parameters: dict[str, Any] = {} if parameters is None else parameters
+        #: (POSIX shm key, byte offset) when ``data`` views a client-registered system shm
+        #: region, so a backend in another process can map the same bytes instead of copying.
+        self.shm_origin = shm_origin
+        #: (region name, offset, bytes) of the client's shm destination this output was
+        #: already written to (off the event loop, ``memory/destinations.py``); the frontend
+        #: only reports it.
+        self.shm_written = shm_written
+        self._wire: Any = None  # the wire bytes ``_data`` views or will view
+
+    @property
+    def data(self) -> Any:
+        data = self._data
+        if data is None and self._wire is not None:
+            wire, _ = _FIXED[self.datatype]
+            data = self._data = np.ndarray(self.shape, wire, self._wire)
+        return data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value
+        self._wire = None
+
+    def replaced(self, **changes: Any) -> Tensor:
+        """A copy with some attributes changed (the data is shared, not copied)."""
+        fields = {k: getattr(self, k) for k in ("name", "datatype", "shape", "memory",
+                                                 "device_id", "parameters", "shm_origin",
+                                                 "shm_written")}
+        fields.update(changes)
+        fields.setdefault("data", self._data)
+        copy = Tensor(**fields)
+        if "data" not in changes:
+            copy._wire = self._wire
+        return copy
+
+    def __repr__(self) -> str:
+        return (f"Tensor({self.name!r}, {self.datatype}, shape={list(self.shape)}, "
+                f"memory={self.memory.name})")
 
     @classmethod
     def from_numpy(cls, name: str, array: np.ndarray, datatype: str | None = None) -> Tensor:
@@ -71,14 +109,26 @@ class Tensor:
             dt = dtypes.by_name(datatype)  # BYTES (or an unknown name: INVALID_ARG)
             return cls(name, dt.name, shape,
                        deserialize_bytes(buffer, element_count(shape), name).reshape(shape))
-        wire, size = fixed
-        nbytes = len(buffer) if type(buffer) is bytes else memoryview(buffer).nbytes
+        dtype, size = fixed
+        if type(buffer) is bytes:
+            nbytes = len(buffer)
+        else:
+            if type(buffer) is not memoryview:
+                buffer = memoryview(buffer)
+            nbytes = buffer.nbytes
+            if buffer.ndim != 1 or buffer.format != "B":
+                buffer = buffer.cast("B") if buffer.c_contiguous else buffer
         count = math.prod(shape)
         if nbytes != count * size or (shape and min(shape) < 0):
             count = element_count(shape)  # a negative dimension is its own error
             raise invalid_arg(f"input '{name}': {datatype}{list(shape)} needs "
                               f"{count * size} bytes, got {nbytes}")
-        return cls(name, datatype, shape, np.ndarray(shape, wire, buffer))
+        tensor = cls(name, datatype, shape, None)
+        if type(buffer) is bytes or buffer.c_contiguous and buffer.ndim == 1:
+            tensor._wire = buffer
+        else:  # a strided view: numpy says what is wrong with it
+            tensor._data = np.ndarray(shape, dtype, buffer)
+        return tensor
 
     def as_numpy(self) -> np.ndarray:
         """The CPU array (no copy)."""
@@ -104,13 +154,15 @@ class Tensor:
     def to_wire(self) -> bytes | memoryview:
         """Wire-format bytes: a view for fixed-size types, a serialization for BYTES (a GPU
         tensor is copied to the host first)."""
+        if self._wire is not None:
+            return self._wire
         array = self.to_host()
         if self.datatype == "BYTES":
             return serialize_bytes(array)
         array = np.ascontiguousarray(array)
         if array.dtype.byteorder == ">":
             array = array.astype(array.dtype.newbyteorder("<"))
-        return memoryview(array).cast("B")  # type: ignore[arg-type]
+        return memoryview(array.reshape(-1)).cast("B")  # 1-D first: an empty one casts too
 
     @property
     def byte_size(self) -> int:

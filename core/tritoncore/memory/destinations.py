@@ -11,7 +11,6 @@ straight into a system region with :func:`host_buffer`.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +63,7 @@ def _too_small(tensor: Tensor, ref: ShmRef, size: int) -> Exception:
 def written(tensor: Tensor, ref: ShmRef, size: int) -> Tensor:
     """A copy of ``tensor`` (same data) marked as already written to ``ref`` (``size`` bytes);
     a copy, since a backend may hand the same Tensor object to other requests."""
-    return dataclasses.replace(tensor, shm_written=(ref.region, ref.offset, size))
+    return tensor.replaced(shm_written=(ref.region, ref.offset, size))
 
 
 def write(system_shm: Any, cuda_shm: Any, tensor: Tensor, ref: ShmRef) -> int:

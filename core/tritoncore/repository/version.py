@@ -139,16 +139,22 @@ class LoadedVersion:
         def counted(response: InferenceResponse) -> None:
             if wanted:
                 response.outputs = [t for t in response.outputs if t.name in wanted]
-            if response.final:
-                stats.request_done(response.error is None, time.monotonic_ns() - arrival,
-                                   _failure_reason(response.error))
-            if places:
-                lane.run(functools.partial(self._place_and_deliver, response, places, deliver),
-                         placement.pending_bytes(response, places))
-            elif lane.busy:  # behind responses still being placed
-                lane.defer(functools.partial(deliver, response))
-            else:
-                deliver(response)
+            final = response.final
+            elapsed = time.monotonic_ns() - arrival if final else 0
+            try:
+                if places:
+                    lane.run(functools.partial(self._place_and_deliver, response, places,
+                                               deliver),
+                             placement.pending_bytes(response, places))
+                elif lane.busy:  # behind responses still being placed
+                    lane.defer(functools.partial(deliver, response))
+                else:
+                    deliver(response)
+            finally:  # counted after the answer is on its way (one loop callback: a
+                # statistics request that follows the answer still sees this one)
+                if final:
+                    stats.request_done(response.error is None, elapsed,
+                                       _failure_reason(response.error))
 
         def refuse(error: TritonError) -> None:  # a refusal after submit() returned
             stats.request_done(False, time.monotonic_ns() - arrival, "REJECTED")

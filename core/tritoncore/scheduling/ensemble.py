@@ -8,7 +8,6 @@ wait for each other. Tensors pass between steps as the same objects (renamed, ne
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -54,7 +53,7 @@ def check_graph(config: Any) -> None:
 
 def renamed(tensor: Tensor, name: str) -> Tensor:
     """The same data under another name (no copy)."""
-    return tensor if tensor.name == name else dataclasses.replace(tensor, name=name)
+    return tensor if tensor.name == name else tensor.replaced(name=name)
 
 
 class EnsembleModel(Model):

@@ -117,23 +117,27 @@ class InstanceRunner:
 
     def _end(self, requests: list[InferenceRequest], begin: int, result: object,
              error: BaseException | None) -> None:
-        """Statistics, then the responses (or the error) to every request of the batch."""
-        if len(requests) == 1:  # the usual case without batching, without generators
-            queue_ns = begin - requests[0].arrival_ns
-            batch_size = requests[0].batch_size(self.max_batch_size)
-        else:
-            queue_ns = sum(begin - r.arrival_ns for r in requests)
-            batch_size = sum(r.batch_size(self.max_batch_size) for r in requests)
-        self.stats.batch_done(batch_size, len(requests), queue_ns, time.monotonic_ns() - begin)
-        if error is not None:
-            failure = self._as_error(error)
-            log.warning("%s", failure.message)
-            for r in requests:
-                self._fail(r, failure)
-        elif self.decoupled:
-            self._forget_closed()
-        else:
-            self._deliver(requests, result)
+        """The responses (or the error) to every request of the batch, then its statistics
+        (after the answers are on their way, in the same loop callback)."""
+        infer_ns = time.monotonic_ns() - begin
+        try:
+            if error is not None:
+                failure = self._as_error(error)
+                log.warning("%s", failure.message)
+                for r in requests:
+                    self._fail(r, failure)
+            elif self.decoupled:
+                self._forget_closed()
+            else:
+                self._deliver(requests, result)
+        finally:
+            if len(requests) == 1:  # the usual case without batching, without generators
+                queue_ns = begin - requests[0].arrival_ns
+                batch_size = requests[0].batch_size(self.max_batch_size)
+            else:
+                queue_ns = sum(begin - r.arrival_ns for r in requests)
+                batch_size = sum(r.batch_size(self.max_batch_size) for r in requests)
+            self.stats.batch_done(batch_size, len(requests), queue_ns, infer_ns)
 
     def _deliver(self, requests: list[InferenceRequest], result: object) -> None:
         responses = result if isinstance(result, (list, tuple)) else []

@@ -309,10 +309,12 @@ class PythonInstance(ModelInstance):
         assert self.stub is not None and self.stub.outputs is not None
         self.stub.outputs.ensure(reply["out_size"])
         out = [self._response(body) for body in responses]
-        for rid in rids:
-            self._free_inputs(rid)
-            self.open.pop(rid, None)
-        done(out, None)
+        try:
+            done(out, None)  # the answers first; the bookkeeping after they are on their way
+        finally:
+            for rid in rids:
+                self._free_inputs(rid)
+                self.open.pop(rid, None)
 
     def _response(self, body: dict[str, Any]) -> InferenceResponse:
         """Copy a response's outputs out of the output arena (then the stub may reuse it)."""

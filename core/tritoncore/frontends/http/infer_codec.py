@@ -318,9 +318,52 @@ def _json_data(tensor: Tensor) -> Any:
     return flat
 
 
+_HEADS_LIMIT = 1024
+#: response JSON by (request id, model, version, ((name, datatype, shape, bytes), ...)) for
+#: responses whose outputs are all binary data: the same request gets the same JSON back
+_heads: dict[tuple[Any, ...], bytes] = {}
+
+
 def encode(server: Any, loaded: Any, model_name: str, decoded: DecodedRequest,
            response: InferenceResponse) -> tuple[bytes, list[Any]]:
     """The response JSON and the binary pieces that follow it (views, not copies)."""
+    return _encode_binary(loaded, model_name, decoded, response) or \
+        _encode(server, loaded, model_name, decoded, response)
+
+
+def _encode_binary(loaded: Any, model_name: str, decoded: DecodedRequest,
+                   response: InferenceResponse) -> tuple[bytes, list[Any]] | None:
+    """:func:`encode` of a response whose outputs are all plain binary data, with its JSON
+    from ``_heads``; None for any other response (or the first of its kind)."""
+    if response.parameters:
+        return None
+    specs = decoded.outputs
+    binary_default = decoded.binary_default
+    signature = []
+    pieces = []
+    for tensor in response.outputs:
+        spec = specs.get(tensor.name) if specs else None
+        if spec is None:
+            binary = binary_default
+        elif spec.classification or spec.shm is not None:
+            return None
+        else:
+            binary = binary_default if spec.binary is None else spec.binary
+        if not binary:
+            return None
+        wire = tensor.to_wire()
+        pieces.append(wire)
+        signature.append((tensor.name, tensor.datatype, tuple(tensor.shape),
+                          len(wire) if isinstance(wire, bytes) else wire.nbytes))
+    key = (decoded.request.id, model_name, loaded.version, tuple(signature))
+    head = _heads.get(key)
+    if head is None:
+        return None
+    return head, pieces
+
+
+def _encode(server: Any, loaded: Any, model_name: str, decoded: DecodedRequest,
+            response: InferenceResponse) -> tuple[bytes, list[Any]]:
     specs = decoded.outputs
     binary_default = decoded.binary_default
     entries = []
@@ -353,4 +396,11 @@ def encode(server: Any, loaded: Any, model_name: str, decoded: DecodedRequest,
     if response.parameters:
         doc["parameters"] = response.parameters
     doc["outputs"] = entries
-    return orjson.dumps(doc, option=_NUMPY_OPT), pieces
+    head = orjson.dumps(doc, option=_NUMPY_OPT)
+    if not response.parameters and all("parameters" in e for e in entries):
+        if len(_heads) >= _HEADS_LIMIT:
+            _heads.clear()
+        _heads[(decoded.request.id, model_name, loaded.version, tuple(
+            (e["name"], e["datatype"], tuple(e["shape"]), e["parameters"][BINARY_DATA_SIZE])
+            for e in entries))] = head
+    return head, pieces
