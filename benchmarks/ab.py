@@ -1,0 +1,97 @@
+"""A/B: a git revision of tritoncore against the working tree, with the real Triton 2.51 in
+the same rotation, over HTTP with perf_analyzer (Python-backend ``add_sub``).
+
+The revision is checked out into a temporary git worktree; both trees serve the same
+comparison repository side by side, and every round measures Triton, A and B in turn
+(alternating the order), so the machine's drift falls on all three alike. Prints, per
+concurrency, the mean infer/s and p99 of each, the ratios to Triton and B/A.
+
+    .venv/bin/python benchmarks/ab.py --base HEAD --rounds 3 --concurrency 1 2 4
+    .venv/bin/python benchmarks/ab.py --base HEAD --b-args="--busy-poll-microseconds 0"
+
+``--a-args`` / ``--b-args`` (one string, split like a shell line; write them with ``=``) go
+to ``tritoncore serve`` of A / B, so one tree can be compared with itself under two
+settings (``--base HEAD`` without changes). Needs ``../shared/peer-triton/install.sh``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from peer import ROOT, START_SH, comparison_repo, free_port, perf_http, wait_ready
+
+PYTHON = ROOT / ".venv" / "bin" / "python"
+
+
+def serve(tree: Path, repo: Path, args: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+    """tritoncore from ``tree``'s sources on a free port, once ready."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": f"{tree / 'core'}:{tree / 'plugins' / 'python'}"}
+    proc = subprocess.Popen(
+        [str(PYTHON), "-m", "tritoncore", "serve", "--model-repository", str(repo),
+         "--http-port", str(port), "--grpc-port", str(free_port()),
+         "--metrics-port", str(free_port()), *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_ready(port)
+    return proc, port
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", default="HEAD", help="the git revision served as A")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--interval-ms", type=int, default=2000)
+    ap.add_argument("--a-args", default="", help="extra `tritoncore serve` arguments for A")
+    ap.add_argument("--b-args", default="", help="extra `tritoncore serve` arguments for B")
+    opts = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tritoncore-ab-"))
+    base = work / "base"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(base),
+                    opts.base], check=True, capture_output=True)
+    servers: list[subprocess.Popen[bytes]] = []
+    triton_port = free_port()
+    try:
+        repo = comparison_repo(work / "repo", False)
+        a, a_port = serve(base, repo, shlex.split(opts.a_args))
+        servers.append(a)
+        b, b_port = serve(ROOT, repo, shlex.split(opts.b_args))
+        servers.append(b)
+        subprocess.run(["bash", str(START_SH), "start", str(comparison_repo(work / "t", False)),
+                        str(triton_port), str(free_port()), str(free_port())],
+                       check=True, capture_output=True)
+        ports = {"triton": triton_port, "A": a_port, "B": b_port}
+        for c in opts.concurrency:
+            runs: dict[str, list[tuple[float, int]]] = {name: [] for name in ports}
+            for r in range(opts.rounds):
+                order = list(ports) if r % 2 == 0 else list(reversed(ports))
+                for name in order:
+                    runs[name].append(perf_http("add_sub", ports[name], c, opts.interval_ms))
+            mean = {n: statistics.mean(t for t, _ in xs) for n, xs in runs.items()}
+            p99 = {n: statistics.mean(p for _, p in xs) for n, xs in runs.items()}
+            line = f"c={c}: triton {mean['triton']:.0f}/s (p99 {p99['triton']:.0f} µs)"
+            for name in ("A", "B"):
+                line += (f" | {name} {mean[name]:.0f}/s {mean[name] / mean['triton']:.2f}x "
+                         f"(p99 {p99[name]:.0f} µs; rounds "
+                         f"{[round(t) for t, _ in runs[name]]})")
+            print(f"{line} | B/A {mean['B'] / mean['A']:.3f}", flush=True)
+    finally:
+        subprocess.run(["bash", str(START_SH), "stop", str(triton_port)], capture_output=True)
+        for proc in servers:
+            proc.terminate()
+            proc.wait()
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)],
+                       capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
