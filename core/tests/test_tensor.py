@@ -122,3 +122,12 @@ def test_from_buffer_of_a_strided_view_is_refused() -> None:
 def test_an_empty_multi_dimensional_array_goes_on_the_wire_as_no_bytes() -> None:
     assert bytes(Tensor.from_numpy("x", np.zeros((0, 3), np.int16)).to_wire()) == b""
     assert bytes(Tensor.from_numpy("x", np.ones((2, 0, 2), np.float32)).to_wire()) == b""
+
+
+def test_from_buffer_takes_any_contiguous_buffer_empty_ones_too() -> None:
+    grid = np.arange(6, dtype=np.float32).reshape(2, 3)
+    tensor = Tensor.from_buffer("x", "FP32", (3, 2), grid)
+    assert tensor.as_numpy().tolist() == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]]
+    assert bytes(tensor.to_wire()) == grid.tobytes()
+    empty = Tensor.from_buffer("x", "FP32", (0, 3), np.zeros((0, 3), np.float32))
+    assert empty.as_numpy().shape == (0, 3) and bytes(empty.to_wire()) == b""

@@ -113,18 +113,15 @@ class Tensor:
         if type(buffer) is bytes:
             nbytes = len(buffer)
         else:
-            if type(buffer) is not memoryview:
-                buffer = memoryview(buffer)
+            buffer = _flat(buffer if type(buffer) is memoryview else memoryview(buffer))
             nbytes = buffer.nbytes
-            if buffer.ndim != 1 or buffer.format != "B":
-                buffer = buffer.cast("B") if buffer.c_contiguous else buffer
         count = math.prod(shape)
         if nbytes != count * size or (shape and min(shape) < 0):
             count = element_count(shape)  # a negative dimension is its own error
             raise invalid_arg(f"input '{name}': {datatype}{list(shape)} needs "
                               f"{count * size} bytes, got {nbytes}")
         tensor = cls(name, datatype, shape, None)
-        if type(buffer) is bytes or buffer.c_contiguous and buffer.ndim == 1:
+        if type(buffer) is bytes or buffer.c_contiguous:
             tensor._wire = buffer
         else:  # a strided view: numpy says what is wrong with it
             tensor._data = np.ndarray(shape, dtype, buffer)
@@ -170,6 +167,13 @@ class Tensor:
         if self.datatype == "BYTES":
             return sum(4 + len(v) for v in self.as_numpy().reshape(-1))
         return element_count(self.shape) * dtypes.by_name(self.datatype).byte_size
+
+
+def _flat(view: memoryview) -> memoryview:
+    """``view`` as one-dimensional bytes when it is contiguous (as it is when strided)."""
+    if (view.ndim == 1 and view.format == "B") or not view.c_contiguous:
+        return view
+    return view.cast("B") if view.nbytes else memoryview(b"")  # cast refuses a 0 in a shape
 
 
 def element_count(shape: tuple[int, ...] | list[int]) -> int:
