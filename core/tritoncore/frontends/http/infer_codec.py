@@ -327,16 +327,25 @@ _heads: dict[tuple[Any, ...], bytes] = {}
 def encode(server: Any, loaded: Any, model_name: str, decoded: DecodedRequest,
            response: InferenceResponse) -> tuple[bytes, list[Any]]:
     """The response JSON and the binary pieces that follow it (views, not copies)."""
-    return _encode_binary(loaded, model_name, decoded, response) or \
-        _encode(server, loaded, model_name, decoded, response)
+    key, pieces = _binary_layout(loaded, model_name, decoded, response)
+    if key is not None:
+        head = _heads.get(key)
+        if head is not None:
+            return head, pieces
+    head, pieces = _encode(server, loaded, model_name, decoded, response)
+    if key is not None:
+        if len(_heads) >= _HEADS_LIMIT:
+            _heads.clear()
+        _heads[key] = head
+    return head, pieces
 
 
-def _encode_binary(loaded: Any, model_name: str, decoded: DecodedRequest,
-                   response: InferenceResponse) -> tuple[bytes, list[Any]] | None:
-    """:func:`encode` of a response whose outputs are all plain binary data, with its JSON
-    from ``_heads``; None for any other response (or the first of its kind)."""
+def _binary_layout(loaded: Any, model_name: str, decoded: DecodedRequest,
+                   response: InferenceResponse) -> tuple[tuple[Any, ...] | None, list[Any]]:
+    """The ``_heads`` key of a response whose outputs are all plain binary data (it decides
+    the whole JSON) and those outputs' bytes; (None, []) for any other response."""
     if response.parameters:
-        return None
+        return None, []
     specs = decoded.outputs
     binary_default = decoded.binary_default
     signature = []
@@ -346,20 +355,16 @@ def _encode_binary(loaded: Any, model_name: str, decoded: DecodedRequest,
         if spec is None:
             binary = binary_default
         elif spec.classification or spec.shm is not None:
-            return None
+            return None, []
         else:
             binary = binary_default if spec.binary is None else spec.binary
         if not binary:
-            return None
+            return None, []
         wire = tensor.to_wire()
         pieces.append(wire)
         signature.append((tensor.name, tensor.datatype, tuple(tensor.shape),
                           len(wire) if isinstance(wire, bytes) else wire.nbytes))
-    key = (decoded.request.id, model_name, loaded.version, tuple(signature))
-    head = _heads.get(key)
-    if head is None:
-        return None
-    return head, pieces
+    return (decoded.request.id, model_name, loaded.version, tuple(signature)), pieces
 
 
 def _encode(server: Any, loaded: Any, model_name: str, decoded: DecodedRequest,
@@ -396,11 +401,4 @@ def _encode(server: Any, loaded: Any, model_name: str, decoded: DecodedRequest,
     if response.parameters:
         doc["parameters"] = response.parameters
     doc["outputs"] = entries
-    head = orjson.dumps(doc, option=_NUMPY_OPT)
-    if not response.parameters and all("parameters" in e for e in entries):
-        if len(_heads) >= _HEADS_LIMIT:
-            _heads.clear()
-        _heads[(decoded.request.id, model_name, loaded.version, tuple(
-            (e["name"], e["datatype"], tuple(e["shape"]), e["parameters"][BINARY_DATA_SIZE])
-            for e in entries))] = head
-    return head, pieces
+    return orjson.dumps(doc, option=_NUMPY_OPT), pieces
