@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tritoncore import loop_poll
 from tritoncore.errors import invalid_arg
 
 CONTROL_MODES = ("none", "poll", "explicit")
@@ -48,7 +49,7 @@ class ServerOptions:
     allow_metrics: bool = True
     metrics_address: str = "0.0.0.0"
     metrics_port: int = 8002
-    busy_poll_microseconds: int = 120  # tritoncore extension (loop_poll.py)
+    busy_poll_microseconds: int = loop_poll.DEFAULT_US  # tritoncore extension
     extra: dict[str, Any] = field(default_factory=dict)  # options added by plugins
 
 
