@@ -17,7 +17,6 @@ settings (``--base HEAD`` without changes). Needs ``../shared/peer-triton/instal
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import shutil
 import statistics
@@ -26,22 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from peer import ROOT, START_SH, comparison_repo, free_port, perf_http, wait_ready
-
-PYTHON = ROOT / ".venv" / "bin" / "python"
-
-
-def serve(tree: Path, repo: Path, args: list[str]) -> tuple[subprocess.Popen[bytes], int]:
-    """tritoncore from ``tree``'s sources on a free port, once ready."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": f"{tree / 'core'}:{tree / 'plugins' / 'python'}"}
-    proc = subprocess.Popen(
-        [str(PYTHON), "-m", "tritoncore", "serve", "--model-repository", str(repo),
-         "--http-port", str(port), "--grpc-port", str(free_port()),
-         "--metrics-port", str(free_port()), *args],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_ready(port)
-    return proc, port
+from peer import ROOT, comparison_repo, perf_http, start_triton, start_tritoncore, stop_triton
 
 
 def main() -> None:
@@ -58,16 +42,14 @@ def main() -> None:
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-f", str(base),
                     opts.base], check=True, capture_output=True)
     servers: list[subprocess.Popen[bytes]] = []
-    triton_port = free_port()
+    triton_port = None
     try:
         repo = comparison_repo(work / "repo", False)
-        a, a_port = serve(base, repo, shlex.split(opts.a_args))
+        a, a_port = start_tritoncore(repo, shlex.split(opts.a_args), tree=base)
         servers.append(a)
-        b, b_port = serve(ROOT, repo, shlex.split(opts.b_args))
+        b, b_port = start_tritoncore(repo, shlex.split(opts.b_args), tree=ROOT)
         servers.append(b)
-        subprocess.run(["bash", str(START_SH), "start", str(comparison_repo(work / "t", False)),
-                        str(triton_port), str(free_port()), str(free_port())],
-                       check=True, capture_output=True)
+        triton_port, _ = start_triton(comparison_repo(work / "t", False))
         ports = {"triton": triton_port, "A": a_port, "B": b_port}
         for c in opts.concurrency:
             runs: dict[str, list[tuple[float, int]]] = {name: [] for name in ports}
@@ -84,7 +66,8 @@ def main() -> None:
                          f"{[round(t) for t, _ in runs[name]]})")
             print(f"{line} | B/A {mean['B'] / mean['A']:.3f}", flush=True)
     finally:
-        subprocess.run(["bash", str(START_SH), "stop", str(triton_port)], capture_output=True)
+        if triton_port is not None:
+            stop_triton(triton_port)
         for proc in servers:
             proc.terminate()
             proc.wait()

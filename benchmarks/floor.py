@@ -30,7 +30,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from peer import ADD_SUB, PERF_ANALYZER, START_SH, free_port, wait_ready
+from peer import (ADD_SUB, PERF_ANALYZER, START_SH, free_port, start_triton, start_tritoncore,
+                  stop_triton, wait_ready)
 from peer import comparison_repo as write_repo
 from peer import perf_http as perf
 
@@ -215,22 +216,16 @@ def main() -> int:
         print("needs ../shared/peer-triton/install.sh (Triton 2.51 and perf_analyzer)")
         return 2
     work = Path(tempfile.mkdtemp(prefix="floor_"))
-    floor_port, tc_port, triton_port = free_port(), free_port(), free_port()
+    floor_port = free_port()
     procs = [subprocess.Popen([sys.executable, __file__, "--serve", str(floor_port)]
                               + (["--raw-child"] if args.raw_child else []),
-                              start_new_session=True),
-             subprocess.Popen([sys.executable, "-m", "tritoncore", "serve",
-                               "--model-repository", str(write_repo(work / "tc", False)),
-                               "--http-address", "127.0.0.1", "--http-port", str(tc_port),
-                               "--grpc-port", str(free_port()), "--metrics-port",
-                               str(free_port())], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)]
+                              start_new_session=True)]
+    triton_port = None
     try:
         wait_ready(floor_port)
-        wait_ready(tc_port)
-        subprocess.run(["bash", str(START_SH), "start", str(write_repo(work / "triton", False)),
-                        str(triton_port), str(free_port()), str(free_port())],
-                       check=True, capture_output=True, timeout=180)
+        tc, tc_port = start_tritoncore(write_repo(work / "tc", False))
+        procs.append(tc)
+        triton_port, _ = start_triton(write_repo(work / "triton", False))
         targets = [("triton", triton_port), ("tritoncore", tc_port), ("floor", floor_port)]
         results: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
         for c in args.concurrency:
@@ -251,10 +246,11 @@ def main() -> int:
                                                  else f" **{mean / base:.2f}x**"))
             print(f"| {label} | " + " | ".join(cells) + " |")
     finally:
-        subprocess.run(["bash", str(START_SH), "stop", str(triton_port)], check=False,
-                       capture_output=True, timeout=120)
+        if triton_port is not None:
+            stop_triton(triton_port)
         os.killpg(procs[0].pid, signal.SIGTERM)  # the floor server and its child
-        procs[1].terminate()
+        for p in procs[1:]:
+            p.terminate()
         for p in procs:
             p.wait(30)
         shutil.rmtree(work, ignore_errors=True)

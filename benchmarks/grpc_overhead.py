@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from peer import PEER, PERF_ANALYZER, START_SH, free_port
+from peer import PEER, PERF_ANALYZER, START_SH, free_port, start_triton, stop_triton
 from peer import comparison_repo as repository
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -138,11 +138,8 @@ def main() -> int:
             if not args.skip_python:
                 targets.append((f"tritoncore add_sub{suffix}", "add_sub", tc_url, server.pid))
         if START_SH.exists():
-            triton_http = free_port()
-            triton_url = f"127.0.0.1:{free_port()}"
-            subprocess.run(["bash", str(START_SH), "start", str(repository(work / "triton", False)),
-                            str(triton_http), triton_url.split(":")[1], str(free_port())],
-                           check=True, capture_output=True, timeout=180)
+            triton_http, triton_grpc = start_triton(repository(work / "triton", False))
+            triton_url = f"127.0.0.1:{triton_grpc}"
             wait_ready(triton_url)
             pid = int((PEER / "run" / f"triton_{triton_http}.pid").read_text())
             targets.insert(0, ("triton add_sub", "add_sub", triton_url, pid))
@@ -176,8 +173,7 @@ def main() -> int:
                 print(f"| {label} | {kind} | " + " | ".join(cells) + " |")
     finally:
         if triton_http is not None:
-            subprocess.run(["bash", str(START_SH), "stop", str(triton_http)],
-                           check=False, capture_output=True, timeout=120)
+            stop_triton(triton_http)
         for server in servers:
             server.send_signal(signal.SIGTERM)
             server.wait(30)

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from peer import PERF_ANALYZER, START_SH, free_port, wait_ready
+from peer import PERF_ANALYZER, START_SH, start_triton, start_tritoncore, stop_triton
 from peer import comparison_repo as write_repo
 from peer import perf_http as perf
 
@@ -45,25 +45,15 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     triton_port = None
     try:
-        tc_port = free_port()
-        tc = subprocess.Popen(
-            [sys.executable, "-m", "tritoncore", "serve", "--model-repository",
-             str(write_repo(work / "tc", True, args.bls)), "--http-address", "127.0.0.1",
-             "--http-port", str(tc_port), "--grpc-port", str(free_port()),
-             "--metrics-port", str(free_port())],
-            stdout=open(work / "tritoncore.log", "wb"),  # noqa: SIM115 - open while it runs
-            stderr=subprocess.STDOUT)
+        tc, tc_port = start_tritoncore(write_repo(work / "tc", True, args.bls),
+                                       log=work / "tritoncore.log")
         procs.append(tc)
-        wait_ready(tc_port)
         targets = [("tritoncore identity", "identity", tc_port),
                    ("tritoncore add_sub", "add_sub", tc_port)]
         if args.bls:
             targets.append(("tritoncore bls_add", "bls_add", tc_port))
         if START_SH.exists() and shutil.which("bash"):
-            triton_port = free_port()
-            subprocess.run(["bash", str(START_SH), "start", str(write_repo(work / "triton",
-                            False, args.bls)), str(triton_port), str(free_port()),
-                            str(free_port())], check=True, capture_output=True, timeout=180)
+            triton_port, _ = start_triton(write_repo(work / "triton", False, args.bls))
             targets.insert(0, ("triton add_sub", "add_sub", triton_port))
             if args.bls:
                 targets.insert(1, ("triton bls_add", "bls_add", triton_port))
@@ -93,8 +83,7 @@ def main() -> int:
             print(f"| {label} | " + " | ".join(cells) + " |")
     finally:
         if triton_port is not None:
-            subprocess.run(["bash", str(START_SH), "stop", str(triton_port)],
-                           check=False, capture_output=True, timeout=120)
+            stop_triton(triton_port)
         for p in procs:
             p.send_signal(signal.SIGTERM)
             p.wait(30)

@@ -10,8 +10,10 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 PEER = Path(os.environ.get("PEER_HOME", Path.home() / ".cache" / "tritoncore-peer"))
@@ -73,3 +75,40 @@ def perf_http(model: str, port: int, concurrency: int, interval_ms: int) -> tupl
     if out.returncode != 0 or not m or not p99:
         raise RuntimeError(f"perf_analyzer failed on {model}@{port}:\n{text[-1500:]}")
     return float(m.group(1)), int(p99[-1])
+
+
+def start_triton(repo: Path) -> tuple[int, int]:
+    """The real Triton 2.51 serving ``repo`` on free ports (``start.sh``, which waits until
+    it is ready); its (HTTP, gRPC) ports. Stop it with :func:`stop_triton`."""
+    http, grpc = free_port(), free_port()
+    subprocess.run(["bash", str(START_SH), "start", str(repo), str(http), str(grpc),
+                    str(free_port())], check=True, capture_output=True, timeout=180)
+    return http, grpc
+
+
+def stop_triton(http_port: int) -> None:
+    subprocess.run(["bash", str(START_SH), "stop", str(http_port)], check=False,
+                   capture_output=True, timeout=120)
+
+
+def start_tritoncore(repo: Path, args: Sequence[str] = (), tree: Path | None = None,
+                     log: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """``tritoncore serve`` of ``repo`` on free ports, HTTP on 127.0.0.1, once ready: the
+    process and its HTTP port. ``tree``: a checkout whose sources it runs (default: the
+    installed ones); ``log``: where its output goes (default: nowhere)."""
+    port = free_port()
+    env = None
+    if tree is not None:
+        env = {**os.environ, "PYTHONPATH": f"{tree / 'core'}:{tree / 'plugins' / 'python'}"}
+    out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tritoncore", "serve", "--model-repository", str(repo),
+         "--http-address", "127.0.0.1", "--http-port", str(port),
+         "--grpc-port", str(free_port()), "--metrics-port", str(free_port()), *args],
+        env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(port)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, port
