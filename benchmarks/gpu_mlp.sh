@@ -9,7 +9,9 @@
 # Here (the device tool): carry the two folders (and wheels of what the machine lacks) and run it.
 # Environment: WORKERS="0 4 8" runs one tritoncore per value side by side, each with
 # --http-workers set to it (HTTP worker processes; default "0");
-# PROTOCOLS="http" measures HTTP only (default "grpc http").
+# PROTOCOLS="http" measures HTTP only (default "grpc http"); PROFILE_C=128 adds, after the
+# table, one HTTP run per server at that concurrency with each process's CPU per request
+# (benchmarks/proc_cpu.py: server, stubs, workers).
 set -u
 bundle=${1:?usage: gpu_mlp.sh BUNDLE_DIR PEER_DIR [c ...]}; peer=${2:?}; shift 2
 concs=${*:-1 16 64 128}
@@ -64,6 +66,15 @@ for proto in ${PROTOCOLS:-grpc http}; do
     done
   done
 done
+if [ -n "${PROFILE_C:-}" ]; then
+  for i in triton "${!workers[@]}"; do
+    if [ $i = triton ]; then pid=$TP; port=18000; else pid=${CPS[$i]}; port=$((28000 + 100 * i)); fi
+    echo "CPU at HTTP c=$PROFILE_C, $i (workers: ${workers[*]}):"
+    python3 "$root/benchmarks/proc_cpu.py" $pid localhost:$port torch_mlp -- "$T/pa/bin/perf_analyzer" \
+      -m torch_mlp -u localhost:$port --concurrency-range "$PROFILE_C:$PROFILE_C" \
+      --measurement-interval 4000 --stability-percentage 50 --max-trials 3 | grep -E "cpu|Throughput|p99"
+  done
+fi
 curl -s localhost:28000/v2/models/torch_mlp/stats | python3 -c "
 import json,sys; s=json.load(sys.stdin)['model_stats'][0]
 print('tritoncore batches: inference_count', s['inference_count'], 'execution_count', s['execution_count'])

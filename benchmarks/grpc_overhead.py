@@ -33,8 +33,8 @@ from pathlib import Path
 
 from peer import PEER, PERF_ANALYZER, START_SH, free_port, start_triton, stop_triton
 from peer import comparison_repo as repository
+from proc_cpu import tree_cpu
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 LINE = re.compile(r"Concurrency: (\d+), throughput: ([0-9.]+) infer/sec, latency (\d+) usec")
 
 
@@ -51,27 +51,6 @@ def wait_ready(url: str, timeout: float = 120) -> None:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"gRPC server {url} not ready after {timeout}s")
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of ``pid`` and its live descendants."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # exited meanwhile
-        parents[int(entry.name)] = int(fields[1])
-        ticks[int(entry.name)] = int(fields[11]) + int(fields[12])
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        total += ticks.get(p, 0)
-        todo.extend(child for child, parent in parents.items() if parent == p)
-    return total / CLK_TCK
 
 
 def successes(url: str, model: str) -> int:
