@@ -1,5 +1,6 @@
 """A stub that answered a batch polls briefly for the next one before it sleeps
-(``stub-busy-poll-microseconds``): the channel's poll, and a real stub's CPU with and without."""
+(``stub-busy-poll-microseconds``) while the next one mostly comes within that time: the
+channel's poll, the gate that decides, and a real stub's CPU with and without."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from test_python_backend import (  # noqa: F401 - repo is a fixture
     out,
     repo,
@@ -20,7 +23,7 @@ from test_python_backend import (  # noqa: F401 - repo is a fixture
     serve,
     stub_children,
 )
-from tritoncore_python.stub.channel import BlockingChannel, encode
+from tritoncore_python.stub.channel import BlockingChannel, PollGate, encode
 
 
 def receive_after(delay_s: float, spin_ns: int) -> tuple[dict[str, Any] | None, float]:
@@ -56,8 +59,26 @@ def test_polling_gives_up_then_sleeps() -> None:
     assert cpu < 0.05  # 2 ms of polling, then asleep for the rest
 
 
-def stub_cpu_over_spaced_requests(models: Path, poll_us: str) -> float:
-    """CPU seconds the stub's main thread spends over 20 requests 10 ms apart."""
+@given(st.lists(st.integers(min_value=0, max_value=5_000), max_size=40))
+def test_the_gate_opens_while_half_the_last_eight_gaps_were_within_the_budget(
+        gaps: list[int]) -> None:
+    gate = PollGate(1_000)
+    assert gate.budget() == 1_000  # polling until gaps say otherwise
+    for i, gap in enumerate(gaps):
+        gate.record(gap)
+        last = [g <= 1_000 for g in ([0] * 8 + gaps[:i + 1])[-8:]]
+        assert gate.budget() == (1_000 if sum(last) >= 4 else 0)
+
+
+def test_a_budget_of_zero_never_polls() -> None:
+    gate = PollGate(0)
+    for gap in (0, 0, 5):
+        gate.record(gap)
+        assert gate.budget() == 0
+
+
+def stub_cpu_over_spaced_requests(models: Path, poll_us: str, apart_s: float = 0.01) -> float:
+    """CPU seconds the stub's main thread spends over 20 requests ``apart_s`` apart."""
     async def go() -> float:
         async with serve(models, "add_sub", backend_config={
                 "python": {"stub-busy-poll-microseconds": poll_us}}) as server:
@@ -67,7 +88,7 @@ def stub_cpu_over_spaced_requests(models: Path, poll_us: str) -> float:
             for _ in range(20):
                 r = await server.infer(req("add_sub", INPUT0=a, INPUT1=a))
                 assert out(r, "OUTPUT0").tolist() == (a * 2).tolist()
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(apart_s)
             return on_cpu(stub) - before
 
     return float(run(go()))
@@ -77,14 +98,20 @@ def on_cpu(pid: int) -> float:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
 
 
-def test_a_stub_polls_after_each_execute_unless_told_not_to(repo: Path,  # noqa: F811
-                                                           tmp_path: Path) -> None:
-    polled = stub_cpu_over_spaced_requests(repo, "3000")
+def test_a_stub_polls_while_requests_come_within_the_budget(repo: Path) -> None:  # noqa: F811
+    polled = stub_cpu_over_spaced_requests(repo, "30000", apart_s=0.002)
+    assert polled >= 0.02  # 20 polls, each until the next request (2 ms and a round trip)
+
+
+def test_a_stub_stops_polling_when_requests_come_later_or_when_told(
+        repo: Path, tmp_path: Path) -> None:  # noqa: F811
+    gave_up = stub_cpu_over_spaced_requests(repo, "3000")
     other = tmp_path / "other"
     other.mkdir()
     idle = stub_cpu_over_spaced_requests(other, "0")
-    assert polled >= 0.03  # 20 polls of up to 3 ms each, every one run to its end
-    assert idle < 0.02
+    # 10 ms apart: the first five polls run their 3 ms to the end, then the gate closes
+    assert 0.012 <= gave_up < 0.03
+    assert idle < 0.012
 
 
 @pytest.mark.parametrize(("value", "message"), [

@@ -45,6 +45,27 @@ class Decoder:
         return out
 
 
+class PollGate:
+    """Whether polling for the next operation pays: it does while the next one mostly came
+    within the poll's budget (of the last ``WINDOW`` gaps between an answer and the next
+    operation, at least half). A stub whose batches come further apart than that (a server
+    that is the bottleneck, idle clients) sleeps instead of burning the CPU the others need."""
+
+    WINDOW = 8
+
+    def __init__(self, budget_ns: int) -> None:
+        self.budget_ns = budget_ns
+        self._history = (1 << self.WINDOW) - 1  # one bit a gap, 1: within the budget
+
+    def record(self, gap_ns: int) -> None:
+        self._history = ((self._history << 1) | (gap_ns <= self.budget_ns)) & \
+            ((1 << self.WINDOW) - 1)
+
+    def budget(self) -> int:
+        """Nanoseconds to poll for the next operation (0: sleep at once)."""
+        return self.budget_ns if self._history.bit_count() * 2 >= self.WINDOW else 0
+
+
 class BlockingChannel:
     """The stub's end: thread-safe sends, blocking receives."""
 

@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
@@ -21,7 +22,7 @@ from tritoncore import dtypes, heap
 
 from tritoncore_python.stub import pb_utils as pb
 from tritoncore_python.stub.arena import ALIGN, Allocator, Arena, ArenaFull, ClientRegions
-from tritoncore_python.stub.channel import BlockingChannel
+from tritoncore_python.stub.channel import BlockingChannel, PollGate
 from tritoncore_python.stub.wire import from_bytes, host_array, to_bytes
 
 # pb_utils is importable under Triton's module name inside the stub.
@@ -440,15 +441,18 @@ def main(fds: list[int]) -> None:
     stub = Stub(runtime)
     handlers = {"autocomplete": stub.autocomplete, "init": stub.initialize,
                 "execute": stub.execute, "finalize": lambda _: stub.finalize()}
-    busy_poll_ns = poll_ns = 0  # how long to poll for the next operation after an execute
+    gate = PollGate(0)  # how long to poll for the next operation after an execute
+    answered = None  # when the last execute was answered
+    clock = time.perf_counter_ns
     while True:
         # After an execute the next one is often a client round trip away: polling for it a
         # while saves a sleep and a wake-up (and their cold caches) on the way.
-        msg = runtime.next_operation(poll_ns)
+        msg = runtime.next_operation(gate.budget() if answered is not None else 0)
+        if answered is not None:
+            gate.record(clock() - answered)
         op = msg["op"]
         if op == "init":
-            busy_poll_ns = runtime.reply_poll_ns = msg.get("busy_poll_us", 0) * 1000
-        poll_ns = busy_poll_ns if op == "execute" else 0
+            gate.budget_ns = runtime.reply_poll_ns = msg.get("busy_poll_us", 0) * 1000
         try:
             reply = handlers[op](msg)
         except BaseException as exc:  # noqa: BLE001 - reported to the server
@@ -456,6 +460,7 @@ def main(fds: list[int]) -> None:
             reply = {"op": "error", "code": code, "message": message,
                      "traceback": traceback.format_exc(), "id": msg.get("id", 0)}
         channel.send(reply)
+        answered = clock() if op == "execute" else None
         if op == "init" and reply["op"] == "ready":
             heap.settle()  # what initialize built lives as long as the stub
         if op in ("finalize", "autocomplete"):
