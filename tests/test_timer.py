@@ -1,4 +1,5 @@
-"""PreciseTimer: callbacks on the loop in deadline order, and no thread left when idle."""
+"""PreciseTimer: callbacks on the loop in deadline order, and no thread left when idle; with a
+busy-polling loop, the last stretch of each wait polled (on time to microseconds)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 import time
 
 import pytest
+from tritoncore import loop_poll
 from tritoncore.scheduling import timer
 
 
@@ -42,3 +44,30 @@ def test_callbacks_run_on_the_loop_in_deadline_order_then_the_thread_ends(
         assert not done.is_set()
 
     asyncio.run(go())
+
+
+def test_with_a_busy_polling_loop_the_poll_waits_out_the_last_stretch() -> None:
+    async def go() -> tuple[list[tuple[str, bool]], bool, list[int]]:
+        loop = asyncio.get_running_loop()
+        loop_poll.for_loop(loop).budget_ns = 100_000
+        precise = timer.PreciseTimer(loop)
+        fired: list[tuple[str, bool]] = []
+        late: list[int] = []
+        start = time.monotonic_ns()
+
+        def note(name: str, deadline: int) -> None:
+            late.append(time.monotonic_ns() - deadline)
+            fired.append((name, threading.current_thread() is threading.main_thread()))
+
+        near = start + timer.LEAD_NS // 2  # within the lead: polled for at once, no thread
+        precise.call_at(near, lambda: note("near", near))
+        no_thread = precise._thread is None
+        far = start + 3 * timer.LEAD_NS  # the thread wakes the poll LEAD_NS before it
+        precise.call_at(far, lambda: note("far", far))
+        await asyncio.sleep(0.01)
+        return fired, no_thread, late
+
+    fired, no_thread, late = asyncio.run(go())
+    assert fired == [("near", True), ("far", True)]
+    assert no_thread
+    assert min(late) >= 0  # never early

@@ -85,3 +85,40 @@ def test_the_server_sets_the_budget_from_its_option() -> None:
             await server.stop()
 
     assert run(main) == 250_000
+
+
+def test_call_at_runs_callbacks_in_deadline_order_not_before_their_deadlines() -> None:
+    async def main() -> tuple[list[tuple[str, bool]], bool]:
+        poller = LoopPoller(asyncio.get_running_loop())  # budget 0: call_at polls anyway
+        start = time.monotonic_ns()
+        fired: list[tuple[str, bool]] = []
+        deadlines = {"c": 3_000_000, "a": 1_000_000, "b": 2_000_000}
+        for name, after in deadlines.items():
+            poller.call_at(start + after, lambda n=name, d=start + after: fired.append(
+                (n, time.monotonic_ns() >= d)))
+        await asyncio.sleep(0.01)
+        return fired, poller.running
+
+    fired, still = run(main)
+    assert fired == [("a", True), ("b", True), ("c", True)]
+    assert not still  # nothing left due and no budget: the loop sleeps again
+
+
+def test_a_failing_callback_is_reported_and_the_rest_still_run() -> None:
+    async def main() -> tuple[list[str], list[str]]:
+        loop = asyncio.get_running_loop()
+        reported: list[str] = []
+        loop.set_exception_handler(lambda _, ctx: reported.append(str(ctx["exception"])))
+        poller = LoopPoller(loop)
+        fired: list[str] = []
+        now = time.monotonic_ns()
+
+        def boom() -> None:
+            raise ValueError("boom")
+
+        poller.call_at(now, boom)
+        poller.call_at(now + 500_000, lambda: fired.append("after"))
+        await asyncio.sleep(0.005)
+        return fired, reported
+
+    assert run(main) == (["after"], ["boom"])
