@@ -4,6 +4,7 @@ pipeline depth: which instance gets what, when, and that every request is answer
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 from hypothesis import given, settings
@@ -191,5 +192,49 @@ def test_fifo_order_depth_bound_and_one_answer_each(depths: list[int], steps: li
             assert inst.seen == sorted(inst.seen, key=int)
         assert sorted(answers.got) == sorted(str(i) for i in range(sent))
         assert all(len(v) == 1 for v in answers.got.values())
+
+    asyncio.run(go())
+
+
+class Expecting(HandDriven):
+    """Records the batcher's ``expect`` calls, and when each batch came."""
+
+    def __init__(self) -> None:
+        super().__init__(2)
+        self.expected: list[int] = []
+        self.arrived: list[int] = []
+
+    def expect(self, at_ns: int) -> None:
+        self.expected.append(at_ns)
+
+    def submit(self, requests: list[InferenceRequest], done: BatchDone) -> None:
+        self.arrived.append(time.monotonic_ns())
+        super().submit(requests, done)
+
+
+def test_the_dynamic_batcher_tells_the_instance_when_it_will_get_the_held_batch() -> None:
+    config = parse_model_config_text(
+        'name: "m" max_batch_size: 4 input [{ name: "IN" data_type: TYPE_FP32 dims: [1] }]\n'
+        "dynamic_batching { max_queue_delay_microseconds: 20000 }")
+
+    async def go() -> None:
+        instance = Expecting()
+        batcher = DynamicBatcher("m", [InstanceRunner("m", "m_0", instance, ModelStats(), 4,
+                                                      False)], config)
+        batcher.start()
+        answers = Answers()
+        first = answers.request("0", 0.0)
+        batcher.enqueue(first)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        batcher.enqueue(answers.request("1", 1.0))  # the same held batch: no second notice
+        await asyncio.sleep(0.05)
+        # both workers of the instance looked at the queue; one notice for the one deadline
+        assert len(instance.expected) == 1
+        assert abs(instance.expected[0] - (first.arrival_ns + 20_000_000)) < 1_000_000
+        assert instance.seen == ["0", "1"]  # one batch, sent at the deadline, not before
+        assert instance.arrived[0] >= instance.expected[0]
+        instance.finish_oldest()
+        await asyncio.wait_for(batcher.drain(), 1)
 
     asyncio.run(go())

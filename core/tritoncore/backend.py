@@ -122,6 +122,12 @@ class ModelInstance(abc.ABC):
         """False when the instance can no longer serve (Triton's is_ready)."""
         return True
 
+    def expect(self, at_ns: int) -> None:
+        """A batch will probably reach this instance at ``at_ns`` (``time.monotonic_ns``):
+        the dynamic batcher is holding requests for it until then. An instance that sleeps
+        between batches (a stub process) may wake now, off the request's critical path.
+        Called on the event loop; must return at once. Default: nothing."""
+
     def finalize(self) -> None:
         """Free what the instance holds."""
 

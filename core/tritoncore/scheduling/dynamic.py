@@ -115,19 +115,26 @@ class DynamicBatcher(WorkerScheduler):
                 if len(self.planner):
                     self.wakeup.set()  # more waiting: let another free instance look
                 return [p.item for p in plan.batch]
-            if plan.wake_ns is not None:
-                self._alarm(time.monotonic_ns() + plan.wake_ns - self.clock())
+            if plan.wake_ns is not None and self._alarm(plan.wake_ns):
+                # the batch held until then is likely this runner's
+                runner.instance.expect(self._monotonic(plan.wake_ns))
             await self.wakeup.wait()
 
-    def _alarm(self, deadline_ns: int) -> None:
-        """Set ``wakeup`` at ``deadline_ns`` (one alarm pending at a time: the earliest)."""
-        if self._alarm_ns is not None and self._alarm_ns <= deadline_ns:
-            return
-        self._alarm_ns = deadline_ns
+    def _monotonic(self, due: int) -> int:
+        """A time on the batcher's clock as ``time.monotonic_ns`` time."""
+        return due + time.monotonic_ns() - self.clock()
+
+    def _alarm(self, due: int) -> bool:
+        """Set ``wakeup`` at ``due`` (the batcher's clock; one alarm pending at a time: the
+        earliest); False when an alarm at or before it is already set."""
+        if self._alarm_ns is not None and self._alarm_ns <= due:
+            return False
+        self._alarm_ns = due
 
         def ring() -> None:
-            if self._alarm_ns == deadline_ns:
+            if self._alarm_ns == due:
                 self._alarm_ns = None
             self.wakeup.set()
 
-        self.timer.call_at(deadline_ns, ring)
+        self.timer.call_at(self._monotonic(due), ring)
+        return True

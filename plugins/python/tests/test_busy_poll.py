@@ -105,13 +105,14 @@ def test_a_stub_polls_while_requests_come_within_the_budget(repo: Path) -> None:
 
 def test_a_stub_stops_polling_when_requests_come_later_or_when_told(
         repo: Path, tmp_path: Path) -> None:  # noqa: F811
-    gave_up = stub_cpu_over_spaced_requests(repo, "3000")
+    gave_up = stub_cpu_over_spaced_requests(repo, "6000", apart_s=0.02)
     other = tmp_path / "other"
     other.mkdir()
-    idle = stub_cpu_over_spaced_requests(other, "0")
-    # 10 ms apart: the first five polls run their 3 ms to the end, then the gate closes
-    assert 0.012 <= gave_up < 0.03
-    assert idle < 0.012
+    idle = stub_cpu_over_spaced_requests(other, "0", apart_s=0.02)
+    # 20 ms apart: the first five polls run their 6 ms to the end (30 ms), then the gate
+    # closes (polling after each of the 19 would be 114 ms more than the idle stub's CPU)
+    assert 0.018 <= gave_up - idle < 0.07
+    assert idle < 0.02
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -146,3 +147,20 @@ def test_a_bls_reply_is_polled_for_only_while_no_work_waits(queued: bool) -> Non
         reply.join()
         assert slot[1] == {"op": "reply", "call": 1}
         assert (cpu < 0.005) if queued else (cpu >= 0.005)
+
+
+@pytest.mark.parametrize("polling", [True, False])
+def test_told_a_batch_is_coming_an_idle_stub_polls_until_it_comes(polling: bool) -> None:
+    from test_stub_outputs import stub_runtime
+
+    with stub_runtime() as (rt, theirs):
+        rt.reply_poll_ns = 400_000 if polling else 0  # busy poll on / off
+        theirs.sendall(encode({"op": "expect", "at": time.monotonic_ns() + 30_000_000}))
+        execute = threading.Timer(0.03, lambda: theirs.sendall(encode({"op": "execute"})))
+        execute.start()
+        began = time.thread_time()
+        msg = rt.next_operation()
+        cpu = time.thread_time() - began
+        execute.join()
+        assert msg == {"op": "execute"}  # the notice is no operation of its own
+        assert (cpu >= 0.01) if polling else (cpu < 0.005)

@@ -29,6 +29,8 @@ from tritoncore_python.stub.wire import from_bytes, host_array, to_bytes
 sys.modules.setdefault("triton_python_backend_utils", pb)
 
 _FIXED_SIZE = {t.name: t for t in dtypes.TABLE if not t.is_bytes}
+#: told a batch is coming, the stub polls for it until this long after it is due
+EXPECT_SLACK_NS = 200_000
 _BYTES = dtypes.by_name("BYTES")
 
 
@@ -68,6 +70,7 @@ class Runtime:
         self.read_lock = threading.Lock()
         self.client_shm = ClientRegions()
         self.backlog: collections.deque[dict[str, Any]] = collections.deque()
+        self.expected_ns = 0  # when the server expects to send the next batch (monotonic)
 
     # -- tensors -----------------------------------------------------------------------------
     def write_tensors(self, tensors: list[pb.Tensor]) -> list[tuple[Any, ...]]:
@@ -227,6 +230,9 @@ class Runtime:
             self.free(msg["offsets"])
         elif op == "cancel":
             self.cancelled_ids.add(msg["rid"])
+        elif op == "expect":
+            if self.reply_poll_ns:  # polling allowed (busy poll on)
+                self.expected_ns = max(self.expected_ns, msg["at"])
         else:
             self.free(msg.pop("release", None))
             self.backlog.append(msg)
@@ -255,11 +261,14 @@ class Runtime:
 
     def next_operation(self, spin_ns: int = 0) -> dict[str, Any]:
         """The next initialize/execute/finalize/autocomplete message for the main thread,
-        polled for ``spin_ns`` before the stub sleeps."""
+        polled for ``spin_ns`` before the stub sleeps (and, once the server said a batch is
+        expected, until it is due)."""
         while not self.backlog:
             with self.read_lock:
                 self.receive(spin_ns)
-            spin_ns = 0
+            # after an "expect": poll until that batch is due, and a little longer (awake and
+            # warm when it comes; sleeping until shortly before gave back most of the gain)
+            spin_ns = max(0, self.expected_ns + EXPECT_SLACK_NS - time.monotonic_ns())
         return self.backlog.popleft()
 
     def _pump(self) -> None:
