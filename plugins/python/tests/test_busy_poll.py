@@ -77,21 +77,26 @@ def test_a_budget_of_zero_never_polls() -> None:
         assert gate.budget() == 0
 
 
-def stub_cpu_over_spaced_requests(models: Path, poll_us: str, apart_s: float = 0.01) -> float:
-    """CPU seconds the stub's main thread spends over 20 requests ``apart_s`` apart."""
-    async def go() -> float:
+def stub_cpu_over_spaced_requests(models: Path, poll_us: str, apart_s: float = 0.01,
+                                  rounds: int = 1) -> list[float]:
+    """CPU seconds the stub's main thread spends over 20 requests ``apart_s`` apart, for each
+    of ``rounds`` rounds of them (one stub throughout)."""
+    async def go() -> list[float]:
         async with serve(models, "add_sub", backend_config={
                 "python": {"stub-busy-poll-microseconds": poll_us}}) as server:
             a = np.arange(4, dtype=np.float32)
             (stub,) = stub_children()
-            before = on_cpu(stub)
-            for _ in range(20):
-                r = await server.infer(req("add_sub", INPUT0=a, INPUT1=a))
-                assert out(r, "OUTPUT0").tolist() == (a * 2).tolist()
-                await asyncio.sleep(apart_s)
-            return on_cpu(stub) - before
+            spent = []
+            for _ in range(rounds):
+                before = on_cpu(stub)
+                for _ in range(20):
+                    r = await server.infer(req("add_sub", INPUT0=a, INPUT1=a))
+                    assert out(r, "OUTPUT0").tolist() == (a * 2).tolist()
+                    await asyncio.sleep(apart_s)
+                spent.append(on_cpu(stub) - before)
+            return spent
 
-    return float(run(go()))
+    return list(run(go()))
 
 
 def on_cpu(pid: int) -> float:
@@ -99,20 +104,21 @@ def on_cpu(pid: int) -> float:
 
 
 def test_a_stub_polls_while_requests_come_within_the_budget(repo: Path) -> None:  # noqa: F811
-    polled = stub_cpu_over_spaced_requests(repo, "30000", apart_s=0.002)
+    (polled,) = stub_cpu_over_spaced_requests(repo, "30000", apart_s=0.002)
     assert polled >= 0.02  # 20 polls, each until the next request (2 ms and a round trip)
 
 
 def test_a_stub_stops_polling_when_requests_come_later_or_when_told(
         repo: Path, tmp_path: Path) -> None:  # noqa: F811
-    gave_up = stub_cpu_over_spaced_requests(repo, "6000", apart_s=0.02)
+    gave_up, closed = stub_cpu_over_spaced_requests(repo, "6000", apart_s=0.02, rounds=2)
     other = tmp_path / "other"
     other.mkdir()
-    idle = stub_cpu_over_spaced_requests(other, "0", apart_s=0.02)
+    (idle,) = stub_cpu_over_spaced_requests(other, "0", apart_s=0.02)
     # 20 ms apart: the first five polls run their 6 ms to the end (30 ms), then the gate
-    # closes (polling after each of the 19 would be 114 ms more than the idle stub's CPU)
-    assert 0.018 <= gave_up - idle < 0.07
-    assert idle < 0.02
+    # closes and stays closed for the second round (polling after each of the 19 would be
+    # 114 ms more than that round's CPU)
+    assert 0.018 <= gave_up - closed < 0.07
+    assert closed < 0.02 and idle < 0.02
 
 
 @pytest.mark.parametrize(("value", "message"), [
@@ -164,3 +170,27 @@ def test_told_a_batch_is_coming_an_idle_stub_polls_until_it_comes(polling: bool)
         execute.join()
         assert msg == {"op": "execute"}  # the notice is no operation of its own
         assert (cpu >= 0.01) if polling else (cpu < 0.005)
+
+
+def test_expect_wakes_only_an_idle_stub_for_a_batch_due_soon_with_a_stand_in_stub() -> None:
+    """Which notices the server sends (a stand-in records them: the real stub's side is the
+    test above)."""
+    from types import SimpleNamespace
+
+    from tritoncore_python.backend import EXPECT_WITHIN_NS, PythonBackend, PythonInstance, Settings
+
+    sent: list[dict[str, Any]] = []
+    backend = PythonBackend()
+    ctx = SimpleNamespace(model=SimpleNamespace(name="m", decoupled=False), name="m_0")
+    instance = PythonInstance(ctx, backend, "python3")  # type: ignore[arg-type]
+    instance.stub = SimpleNamespace(dead=None, send=sent.append)  # type: ignore[assignment]
+    soon = time.monotonic_ns() + EXPECT_WITHIN_NS // 2
+    instance.expect(soon)
+    assert sent == [{"op": "expect", "at": soon}]
+    instance.open[1] = None  # type: ignore[assignment] # a batch in hand: awake already
+    instance.expect(soon)
+    instance.open.clear()
+    instance.expect(time.monotonic_ns() + 10 * EXPECT_WITHIN_NS)  # too far off to spin for
+    backend.settings = Settings({"stub-busy-poll-microseconds": "0"})  # polling off
+    instance.expect(soon)
+    assert len(sent) == 1

@@ -10,6 +10,7 @@ import os
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ DEFAULTS = {"shm-default-byte-size": 1 * MiB, "shm-growth-byte-size": 1 * MiB,
             # An idle stub the dynamic batcher is holding a batch for is woken at once and
             # polls until that batch is due (ModelInstance.expect); 0 turns that off too.
             "stub-busy-poll-microseconds": 400}
+#: an idle stub is woken for a batch the dynamic batcher holds only when it is due this soon
+EXPECT_WITHIN_NS = 2_000_000
 ENV_PARAM = "EXECUTION_ENV_PATH"
 MODEL_DIR_VAR = "$$TRITON_MODEL_DIRECTORY"
 _LEVELS = {"INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR,
@@ -255,10 +258,12 @@ class PythonInstance(ModelInstance):
     def expect(self, at_ns: int) -> None:
         """Wake an idle stub now, so it is polling, awake and warm, not asleep, when the batch
         comes at ``at_ns`` (the dynamic batcher's queue delay hides the wake-up). A stub with
-        a batch in hand is left alone: it would spin instead of making way for the rest."""
+        a batch in hand is left alone (it would spin instead of making way for the rest), and
+        so is one whose batch is further off than ``EXPECT_WITHIN_NS`` (a long spin)."""
         stub = self.stub
         if not self.open and self.backend.settings.busy_poll_us and stub is not None and \
-                stub.dead is None and self.failed is None:
+                stub.dead is None and self.failed is None and \
+                at_ns - time.monotonic_ns() <= EXPECT_WITHIN_NS:
             stub.send({"op": "expect", "at": at_ns})
 
     def _write_inputs(self, arena: Allocator, rid: int,
