@@ -194,3 +194,28 @@ def test_expect_wakes_only_an_idle_stub_for_a_batch_due_soon_with_a_stand_in_stu
     backend.settings = Settings({"stub-busy-poll-microseconds": "0"})  # polling off
     instance.expect(soon)
     assert len(sent) == 1
+
+
+def test_a_batch_held_for_the_queue_delay_reaches_an_awoken_stub_intact(
+        repo: Path) -> None:  # noqa: F811
+    """The whole path with the stub woken ahead (1 ms delay: the notice is sent): requests
+    that arrive together run as one batch, each gets its own rows; one at a time, each is
+    its own batch after the delay."""
+    async def go() -> None:
+        async with serve(repo, "halve") as server:
+            xs = [np.array([[i, i + 1, i + 2]], np.float32) for i in range(4)]
+            rs = await asyncio.gather(*(server.infer(req("halve", X=x)) for x in xs))
+            for x, r in zip(xs, rs):
+                assert out(r, "Y").tolist() == (x * 0.5).tolist()
+            stats = server.statistics("halve")["model_stats"][0]
+            assert (stats["inference_count"], stats["execution_count"]) == (4, 1)
+            for i in range(3):
+                x = np.array([[i, 2 * i, 3 * i]], np.float32)
+                began = time.monotonic()
+                r = await server.infer(req("halve", X=x))
+                assert time.monotonic() - began >= 0.001  # held for the queue delay
+                assert out(r, "Y").tolist() == (x * 0.5).tolist()
+            stats = server.statistics("halve")["model_stats"][0]
+            assert (stats["inference_count"], stats["execution_count"]) == (7, 4)
+
+    run(go())
