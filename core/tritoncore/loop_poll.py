@@ -49,15 +49,16 @@ class LoopPoller:
         """Work went out whose answer is due soon: poll until it comes (or the budget ends)."""
         if self.budget_ns:
             self.deadline = _now() + self.budget_ns
-            if not self.running:
-                self.running = True
-                self.loop.call_soon(self._poll)
+            self._start()
 
     def call_at(self, deadline_ns: int, callback: Callable[[], None]) -> None:
         """``callback()`` from the first polling pass at or after ``deadline_ns``
         (``time.monotonic_ns`` clock), polling until then whatever the budget. On the loop's
         thread, for deadlines close ahead: the loop spins until them."""
         heapq.heappush(self._due, (deadline_ns, next(self._seq), callback))
+        self._start()
+
+    def _start(self) -> None:
         if not self.running:
             self.running = True
             self.loop.call_soon(self._poll)

@@ -115,20 +115,18 @@ class DynamicBatcher(WorkerScheduler):
                 if len(self.planner):
                     self.wakeup.set()  # more waiting: let another free instance look
                 return [p.item for p in plan.batch]
-            if plan.wake_ns is not None and self._alarm(plan.wake_ns):
-                # the batch held until then is likely this runner's
-                runner.instance.expect(self._monotonic(plan.wake_ns))
+            if plan.wake_ns is not None:
+                deadline = self._alarm(plan.wake_ns)
+                if deadline is not None:  # the batch held until then is likely this runner's
+                    runner.instance.expect(deadline)
             await self.wakeup.wait()
 
-    def _monotonic(self, due: int) -> int:
-        """A time on the batcher's clock as ``time.monotonic_ns`` time."""
-        return due + time.monotonic_ns() - self.clock()
-
-    def _alarm(self, due: int) -> bool:
+    def _alarm(self, due: int) -> int | None:
         """Set ``wakeup`` at ``due`` (the batcher's clock; one alarm pending at a time: the
-        earliest); False when an alarm at or before it is already set."""
+        earliest): its ``time.monotonic_ns`` time, or None when an alarm at or before it is
+        already set."""
         if self._alarm_ns is not None and self._alarm_ns <= due:
-            return False
+            return None
         self._alarm_ns = due
 
         def ring() -> None:
@@ -136,5 +134,6 @@ class DynamicBatcher(WorkerScheduler):
                 self._alarm_ns = None
             self.wakeup.set()
 
-        self.timer.call_at(self._monotonic(due), ring)
-        return True
+        deadline = due + time.monotonic_ns() - self.clock()
+        self.timer.call_at(deadline, ring)
+        return deadline

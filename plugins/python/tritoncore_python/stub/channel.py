@@ -52,14 +52,14 @@ class PollGate:
     that is the bottleneck, idle clients) sleeps instead of burning the CPU the others need."""
 
     WINDOW = 8
+    _ALL = (1 << WINDOW) - 1  # a bit for each gap of the window
 
     def __init__(self, budget_ns: int) -> None:
         self.budget_ns = budget_ns
-        self._history = (1 << self.WINDOW) - 1  # one bit a gap, 1: within the budget
+        self._history = self._ALL  # one bit a gap, 1: within the budget
 
     def record(self, gap_ns: int) -> None:
-        self._history = ((self._history << 1) | (gap_ns <= self.budget_ns)) & \
-            ((1 << self.WINDOW) - 1)
+        self._history = ((self._history << 1) | (gap_ns <= self.budget_ns)) & self._ALL
 
     def budget(self) -> int:
         """Nanoseconds to poll for the next operation (0: sleep at once)."""
