@@ -413,6 +413,49 @@ def test_system_shared_memory_inputs_and_outputs(
     assert client.get_system_shared_memory_status(as_json=True) == {}
 
 
+def test_the_same_shm_request_again_reads_the_regions_anew(
+        client: grpcclient.InferenceServerClient) -> None:
+    """A request whose tensors are all in shm is byte-identical every time (the native
+    transport decodes it from a remembered layout): new contents, a re-registered region and
+    an unregistered one must all show."""
+    handle_in = shm.create_shared_memory_region("in2", "/tc_grpc_in2", 64)
+    handle_out = shm.create_shared_memory_region("out2", "/tc_grpc_out2", 32)
+    inputs = [grpcclient.InferInput("INPUT0", [4], "FP32"),
+              grpcclient.InferInput("INPUT1", [4], "FP32")]
+    inputs[0].set_shared_memory("in2", 16)
+    inputs[1].set_shared_memory("in2", 16, offset=16)
+    outputs = [grpcclient.InferRequestedOutput("OUTPUT0"),
+               grpcclient.InferRequestedOutput("OUTPUT1")]
+    outputs[0].set_shared_memory("out2", 16)
+    outputs[1].set_shared_memory("out2", 16, offset=16)
+    try:
+        client.register_system_shared_memory("in2", "/tc_grpc_in2", 64)
+        client.register_system_shared_memory("out2", "/tc_grpc_out2", 32)
+        for step in range(3):  # add_sub here is an identity model: OUTPUTn = INPUTn
+            a = np.arange(4, dtype=np.float32) + step
+            shm.set_shared_memory_region(handle_in, [a, np.full(4, 2 * step, np.float32)])
+            client.infer("add_sub", inputs, outputs=outputs)
+            assert list(shm.get_contents_as_numpy(handle_out, np.float32, [4])) == list(a)
+            assert list(shm.get_contents_as_numpy(handle_out, np.float32, [4], offset=16)) == \
+                [2.0 * step] * 4
+        # the same name now starts 32 bytes into the object
+        client.unregister_system_shared_memory("in2")
+        shm.set_shared_memory_region(handle_in, [np.full(4, 5, np.float32)], offset=32)
+        shm.set_shared_memory_region(handle_in, [np.full(4, 1, np.float32)], offset=48)
+        client.register_system_shared_memory("in2", "/tc_grpc_in2", 32, offset=32)
+        client.infer("add_sub", inputs, outputs=outputs)
+        assert list(shm.get_contents_as_numpy(handle_out, np.float32, [4])) == [5.0] * 4
+        assert list(shm.get_contents_as_numpy(handle_out, np.float32, [4], offset=16)) == \
+            [1.0] * 4
+        client.unregister_system_shared_memory("in2")
+        err = raise_status(lambda: client.infer("add_sub", inputs, outputs=outputs))
+        assert err.status() == "StatusCode.NOT_FOUND" and "in2" in err.message()
+    finally:
+        client.unregister_system_shared_memory()
+        shm.destroy_shared_memory_region(handle_in)
+        shm.destroy_shared_memory_region(handle_out)
+
+
 def test_cuda_shared_memory_reaches_the_registry(client: grpcclient.InferenceServerClient) -> None:
     """No GPU in this server: registration is refused by the CUDA registry with its reason.
 

@@ -173,9 +173,12 @@ class Call:
             split = self._split(self.pending)
             if split is None:
                 return
-            messages, used = split
+            payloads, used = split
             del self.pending[:used]
-            for msg in messages:
+            for payload in payloads:
+                msg = self._parse(payload)
+                if msg is None:
+                    return
                 self.inbox.put_nowait(msg)
             if end:
                 if self.pending:
@@ -193,17 +196,22 @@ class Call:
         split = self._split(buf)
         if split is None:
             return
-        messages, used = split
-        if len(messages) != 1 or used != len(buf):
+        payloads, used = split
+        if len(payloads) != 1 or used != len(buf):
             self.fail(STATUS["INTERNAL"], f"{self.method.name} takes exactly one request "
-                      f"message, the client sent {len(messages)}"
+                      f"message, the client sent {len(payloads)}"
                       f"{' and a truncated one' if used != len(buf) else ''}")
             return
-        self._unary(messages[0])
+        if self.method.name == "ModelInfer":
+            self._infer(payloads[0])
+            return
+        msg = self._parse(payloads[0])
+        if msg is not None:
+            self.task = asyncio.get_running_loop().create_task(self._run(msg))
 
-    def _split(self, buf: bytes | bytearray) -> tuple[list[Any], int] | None:
-        """The complete messages at the head of ``buf`` (parsed) and the bytes they took;
-        None when one cannot be read (the call has failed)."""
+    def _split(self, buf: bytes | bytearray) -> tuple[list[bytes], int] | None:
+        """The complete messages at the head of ``buf`` (their serialized bytes, inflated)
+        and the bytes they took; None when one cannot be read (the call has failed)."""
         assert self.method is not None
         out = []
         pos = 0
@@ -223,27 +231,35 @@ class Call:
                     self.fail(STATUS["INTERNAL"], f"cannot decompress the message: {exc}")
                     return None
             pos += 5 + size
-            try:
-                out.append(self.method.request.FromString(payload))
-            except DecodeError as exc:
-                self.fail(STATUS["INVALID_ARGUMENT"], f"cannot parse the "
-                          f"{self.method.request.DESCRIPTOR.name} message: {exc}")
-                return None
+            out.append(payload)
         return out, pos
 
-    # -- running -----------------------------------------------------------------------------
-    def _unary(self, msg: Any) -> None:
+    def _parse(self, payload: bytes) -> Any:
+        """The request message in ``payload``; None when it cannot be parsed (the call has
+        failed)."""
         assert self.method is not None
-        if self.method.name == "ModelInfer":
-            self._infer(msg)
-        else:
-            self.task = asyncio.get_running_loop().create_task(self._run(msg))
+        try:
+            return self.method.request.FromString(payload)
+        except DecodeError as exc:
+            self.fail(STATUS["INVALID_ARGUMENT"], f"cannot parse the "
+                      f"{self.method.request.DESCRIPTOR.name} message: {exc}")
+            return None
 
-    def _infer(self, msg: Any) -> None:
-        """ModelInfer without a task: the response callback answers."""
+    # -- running -----------------------------------------------------------------------------
+    def _infer(self, payload: bytes) -> None:
+        """ModelInfer without a task: the response callback answers. A request seen before
+        whose tensors are all in shared memory is decoded from its remembered layout."""
         server = self.router.server
         try:
-            decoded = codec.decode_request(server, msg)
+            layout = codec.layouts.get(payload)
+            if layout is not None:
+                decoded = layout.decode(server)
+            else:
+                msg = self._parse(payload)
+                if msg is None:
+                    return
+                decoded = codec.decode_request(server, msg)
+                codec.remember(payload, msg, decoded)
             request = decoded.request
             loaded = server.unary_model(request.model_name, request.model_version)
         except TritonError as exc:

@@ -178,6 +178,60 @@ def decode_request(server: Server, msg: Any) -> Decoded:
     return Decoded(request, outputs, empty_final)
 
 
+@dataclass(frozen=True, slots=True)
+class ShmLayout:
+    """What a ModelInferRequest whose inputs all sit in shared memory said. Such a request
+    carries no tensor bytes, so a client sends it byte for byte again (perf_analyzer
+    ``--shared-memory``): it is decoded from this without parsing it, only the regions are
+    looked up anew (a region unregistered since is an error as before)."""
+
+    model_name: str
+    version: int
+    id: str
+    inputs: tuple[tuple[str, str, tuple[int, ...], ShmRef], ...]
+    parameters: dict[str, Any] | None  # the request's, ``EMPTY_FINAL`` taken out
+    outputs: dict[str, OutputSpec]
+    empty_final: bool
+
+    def decode(self, server: Server) -> Decoded:
+        inputs = {name: input_from_shm(server, name, datatype, shape, ref)
+                  for name, datatype, shape, ref in self.inputs}
+        request = InferenceRequest(self.model_name, inputs, self.version, id=self.id)
+        if self.parameters:
+            apply_request_parameters(request, self.parameters)
+        if self.outputs:
+            request.requested_outputs = list(self.outputs)
+            for name, spec in self.outputs.items():
+                want_on_device(server, request, name, spec.shm)
+        return Decoded(request, self.outputs, self.empty_final)
+
+
+LAYOUT_MAX_BYTES = 4096
+LAYOUT_LIMIT = 1024
+#: ShmLayout by the serialized request it was read from
+layouts: dict[bytes, ShmLayout] = {}
+
+
+def remember(payload: bytes, msg: Any, decoded: Decoded) -> None:
+    """Keep the layout of a decoded request whose inputs all came from shared memory."""
+    if len(payload) > LAYOUT_MAX_BYTES or msg.raw_input_contents or not msg.inputs:
+        return
+    inputs = []
+    for t in msg.inputs:
+        ref = shm_ref("", params_dict(t.parameters)) if t.parameters else None
+        if ref is None:
+            return
+        inputs.append((t.name, t.datatype, tuple(t.shape), ref))
+    params = None
+    if msg.parameters:
+        params = params_dict(msg.parameters)
+        params.pop(EMPTY_FINAL, None)
+    if len(layouts) >= LAYOUT_LIMIT:
+        layouts.clear()
+    layouts[payload] = ShmLayout(msg.model_name, parse_version(msg.model_version), msg.id,
+                                 tuple(inputs), params, decoded.outputs, decoded.empty_final)
+
+
 def encode_response(server: Server, decoded: Decoded, response: InferenceResponse,
                     version: int, final: bool | None = None) -> Any:
     """The ModelInferResponse of ``response``; ``final`` adds triton_final_response."""
