@@ -275,7 +275,7 @@ class Call:
                 self.fail_with(response.error)
                 return
             try:
-                out = codec.encode_response(server, decoded, response, request.model_version)
+                out = codec.encode_unary(server, decoded, response, request.model_version)
             except TritonError as exc:
                 self.fail_with(exc)
                 return
@@ -328,11 +328,11 @@ class Call:
 
     # -- answers -----------------------------------------------------------------------------
     def reply(self, msg: Any) -> None:
-        """The one response of a unary call, then OK."""
+        """The one response of a unary call (a message, or its serialized bytes), then OK."""
         if self.done:
             return
         self._finish()
-        payload = _message(msg.SerializeToString())
+        payload = _message(msg if type(msg) is bytes else msg.SerializeToString())
         if self.headers_sent:
             self.stream.send_data(payload)
             self.stream.send_headers(OK_TRAILERS, end=True)

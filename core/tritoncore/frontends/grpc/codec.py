@@ -263,6 +263,71 @@ def encode_response(server: Server, decoded: Decoded, response: InferenceRespons
     return msg
 
 
+HEADS_LIMIT = 1024
+_RAW_OUTPUT_TAG = b"\x32"  # ModelInferResponse.raw_output_contents: field 6, length-delimited
+#: a unary response's serialized fields before its raw outputs, by what decides them
+_heads: dict[tuple[Any, ...], bytes] = {}
+
+
+def encode_unary(server: Server, decoded: Decoded, response: InferenceResponse,
+                 version: int) -> bytes:
+    """The serialized ModelInferResponse of a unary call (what ``encode_response`` gives,
+    serialized). Its raw output contents are the message's last field, and everything before
+    them is decided by the request id, model, version and the outputs' names, types, shapes
+    and shm places: that head is kept, so the same request again costs only its bytes."""
+    request = decoded.request
+    key = None
+    if not response.parameters:
+        specs = decoded.outputs
+        signature = []
+        pieces = []
+        for tensor in response.outputs:
+            spec = specs.get(tensor.name)
+            if spec is None or (spec.shm is None and not spec.classification):
+                pieces.append(tensor.to_wire())
+                signature.append((tensor.name, tensor.datatype, tuple(tensor.shape)))
+            elif spec.shm is not None and not spec.classification:
+                pieces.append(tensor)  # written to its region below
+                signature.append((tensor.name, tensor.datatype, tuple(tensor.shape),
+                                  tuple((spec.parameters or {}).items())))
+            else:
+                break  # classification: its output is not the tensor's
+        else:
+            key = (request.id, request.model_name, version, tuple(signature))
+    head = _heads.get(key) if key is not None else None
+    if head is None:
+        msg = encode_response(server, decoded, response, version)
+        whole = msg.SerializeToString()
+        if key is not None:
+            del msg.raw_output_contents[:]
+            if len(_heads) >= HEADS_LIMIT:
+                _heads.clear()
+            _heads[key] = msg.SerializeToString()
+        return whole
+    parts = [head]
+    for piece in pieces:
+        if isinstance(piece, Tensor):
+            spec = specs[piece.name]
+            assert spec.shm is not None
+            output_to_shm(server, piece, spec.shm)
+            parts.append(_RAW_OUTPUT_TAG + b"\x00")
+            continue
+        size = piece.nbytes if type(piece) is memoryview else len(piece)
+        parts.append(_RAW_OUTPUT_TAG + _varint(size))
+        parts.append(piece)
+    return b"".join(parts)
+
+
+def _varint(value: int) -> bytes:
+    """Protobuf's base-128 varint."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
 def stream_error(decoded: Decoded | None, msg: Any, error: TritonError) -> Any:
     """A ModelStreamInferResponse carrying ``error`` for one request of a stream."""
     out = pb.ModelStreamInferResponse(error_message=error.message)

@@ -1,6 +1,7 @@
-"""gRPC decode keeps the layout of a ModelInferRequest whose inputs all sit in shared memory:
-the same serialized request decodes from the cache to exactly what parsing it gives, with
-the regions looked up anew each time (real POSIX shm regions, a real registry)."""
+"""The gRPC codec's caches: the layout of a ModelInferRequest whose inputs all sit in shared
+memory (the same serialized request decodes from it to exactly what parsing it gives, the
+regions looked up anew each time) and the head of a unary response (the same bytes as
+serializing the whole message). Real POSIX shm regions and a real registry."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from tritoncore.frontends.grpc import codec
 from tritoncore.memory.cuda_shm import CudaSharedMemory
 from tritoncore.memory.system_shm import SystemSharedMemory
 from tritoncore.protocol import grpc_service_pb2 as pb
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
+from tritoncore.tensor import Tensor
 
 SIZE = 256
 
@@ -53,7 +56,7 @@ def request(inputs: list[tuple[str, int, int]], outputs: list[tuple[str, int | N
     for name, at in outputs:
         o = msg.outputs.add(name=name)
         if at is not None:
-            shm_params(o.parameters, at, 8)
+            shm_params(o.parameters, at, 32)
     for key, value in (params or {}).items():
         codec.set_param(msg.parameters[key], value)
     return msg
@@ -156,3 +159,51 @@ def test_cached_and_parsed_decodes_agree(server: Any, inputs: list[tuple[str, in
         params[codec.EMPTY_FINAL] = bool(params[codec.EMPTY_FINAL])
     parsed, cached = decode_twice(server, request(inputs, outputs, rid, params))
     assert summary(parsed) == summary(cached)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=4), st.integers(1, 3),
+       st.lists(st.tuples(NAMES, st.lists(st.integers(0, 3), max_size=2),
+                          st.none() | st.integers(0, 3)), min_size=0, max_size=3,
+                unique_by=lambda o: o[0]),
+       st.booleans())
+def test_a_unary_response_encodes_to_the_bytes_of_the_whole_message(
+        server: Any, rid: str, version: int, outputs: list[tuple[str, list[int], int | None]],
+        with_parameters: bool) -> None:
+    """Outputs with raw contents or an shm place (slot n at offset 32n): the first encoding
+    (kept) and the second (from the kept head) are the message's own serialization, and the
+    shm outputs are in their regions each time."""
+    msg = request([("A", 1, 0)], [(name, None if slot is None else 128 + 32 * slot)
+                                  for name, _, slot in outputs], rid)
+    decoded = codec.decode_request(server, msg)
+    for fill in (1, 2):
+        response = InferenceResponse(
+            outputs=[Tensor.from_numpy(name, np.full(shape, fill, np.int16))
+                     for name, shape, _ in outputs],
+            parameters={"p": fill} if with_parameters else {})
+        expected = codec.encode_response(server, decoded, response, version).SerializeToString()
+        server.block.buf[128:SIZE] = bytes(SIZE - 128)
+        assert codec.encode_unary(server, decoded, response, version) == expected
+        for name, shape, slot in outputs:
+            if slot is not None:
+                size = 2 * int(np.prod(shape))
+                at = 128 + 32 * slot
+                assert bytes(server.block.buf[at:at + size]) == \
+                    np.full(shape, fill, np.int16).tobytes()
+        parsed = pb.ModelInferResponse.FromString(expected)
+        assert (parsed.id, parsed.model_version) == (rid, str(version))
+
+
+def test_a_classification_response_is_encoded_afresh(server: Any) -> None:
+    msg = request([("A", 1, 0)], [("OUT", None)])
+    msg.outputs[0].parameters["classification"].int64_param = 1
+    decoded = codec.decode_request(server, msg)
+    server.model = lambda name, version: SimpleNamespace(
+        config=SimpleNamespace(max_batch_size=0, output=[]), ctx=SimpleNamespace(model_dir=""))
+    for values in ([1.0, 5.0], [7.0, 2.0]):
+        response = InferenceResponse(outputs=[Tensor.from_numpy("OUT", np.array(values,
+                                                                               np.float32))])
+        expected = codec.encode_response(server, decoded, response, 1).SerializeToString()
+        assert codec.encode_unary(server, decoded, response, 1) == expected
+        top = pb.ModelInferResponse.FromString(expected).raw_output_contents[0]
+        assert str(max(values)).encode() in top
