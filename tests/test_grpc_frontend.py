@@ -366,6 +366,18 @@ def test_stream_backend_error_is_reported_on_the_stream(
 # --- shared memory -----------------------------------------------------------------------------
 
 
+def shm_tensors(source: str, target: str) -> tuple[list[grpcclient.InferInput],
+                                                   list[grpcclient.InferRequestedOutput]]:
+    """add_sub's two FP32[4] inputs at offsets 0 and 16 of region ``source``, its outputs
+    at offsets 0 and 16 of ``target``."""
+    inputs = [grpcclient.InferInput(f"INPUT{i}", [4], "FP32") for i in range(2)]
+    outputs = [grpcclient.InferRequestedOutput(f"OUTPUT{i}") for i in range(2)]
+    for i in range(2):
+        inputs[i].set_shared_memory(source, 16, offset=16 * i)
+        outputs[i].set_shared_memory(target, 16, offset=16 * i)
+    return inputs, outputs
+
+
 def test_system_shared_memory_inputs_and_outputs(
         client: grpcclient.InferenceServerClient) -> None:
     a = np.arange(4, dtype=np.float32)
@@ -378,14 +390,7 @@ def test_system_shared_memory_inputs_and_outputs(
         client.register_system_shared_memory("out", "/tc_grpc_out", 32)
         status = client.get_system_shared_memory_status(as_json=True)["regions"]
         assert status["in"]["key"] == "/tc_grpc_in" and status["in"]["byte_size"] == "32"
-        inputs = [grpcclient.InferInput("INPUT0", [4], "FP32"),
-                  grpcclient.InferInput("INPUT1", [4], "FP32")]
-        inputs[0].set_shared_memory("in", 16)
-        inputs[1].set_shared_memory("in", 16, offset=16)
-        outputs = [grpcclient.InferRequestedOutput("OUTPUT0"),
-                   grpcclient.InferRequestedOutput("OUTPUT1")]
-        outputs[0].set_shared_memory("out", 16)
-        outputs[1].set_shared_memory("out", 16, offset=16)
+        inputs, outputs = shm_tensors("in", "out")
         result = client.infer("add_sub", inputs, outputs=outputs)
         out0 = result.get_output("OUTPUT0")
         assert out0.parameters["shared_memory_region"].string_param == "out"
@@ -420,14 +425,7 @@ def test_the_same_shm_request_again_reads_the_regions_anew(
     an unregistered one must all show."""
     handle_in = shm.create_shared_memory_region("in2", "/tc_grpc_in2", 64)
     handle_out = shm.create_shared_memory_region("out2", "/tc_grpc_out2", 32)
-    inputs = [grpcclient.InferInput("INPUT0", [4], "FP32"),
-              grpcclient.InferInput("INPUT1", [4], "FP32")]
-    inputs[0].set_shared_memory("in2", 16)
-    inputs[1].set_shared_memory("in2", 16, offset=16)
-    outputs = [grpcclient.InferRequestedOutput("OUTPUT0"),
-               grpcclient.InferRequestedOutput("OUTPUT1")]
-    outputs[0].set_shared_memory("out2", 16)
-    outputs[1].set_shared_memory("out2", 16, offset=16)
+    inputs, outputs = shm_tensors("in2", "out2")
     try:
         client.register_system_shared_memory("in2", "/tc_grpc_in2", 64)
         client.register_system_shared_memory("out2", "/tc_grpc_out2", 32)
