@@ -5,9 +5,7 @@ serializing the whole message). Real POSIX shm regions and a real registry."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from multiprocessing import shared_memory
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,10 +13,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shm_registry import registry_server
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.frontends.grpc import codec
-from tritoncore.memory.cuda_shm import CudaSharedMemory
-from tritoncore.memory.system_shm import SystemSharedMemory
 from tritoncore.protocol import grpc_service_pb2 as pb
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import Tensor
@@ -28,15 +25,8 @@ SIZE = 256
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Any]:
-    block = shared_memory.SharedMemory(f"tc_layout_{os.getpid()}", create=True, size=SIZE)
-    block.buf[:SIZE] = np.arange(SIZE, dtype=np.uint8).tobytes()
-    registry = SystemSharedMemory(True)
-    registry.register("r", f"/{block.name}", 0, SIZE)
-    yield SimpleNamespace(system_shm=registry, cuda_shm=CudaSharedMemory(True, 0),
-                          block=block)
-    registry.unregister()
-    block.close()
-    block.unlink()
+    with registry_server(SIZE) as srv:
+        yield srv
 
 
 def shm_params(target: Any, offset: int, size: int, region: str = "r") -> None:
@@ -109,14 +99,14 @@ def test_a_cached_layout_looks_the_region_up_every_time(server: Any) -> None:
         with pytest.raises(TritonError) as err:
             layout.decode(server)
         assert err.value.code is ErrorCode.NOT_FOUND and "'r' is not registered" in err.value.message
-        server.system_shm.register("r", f"/{server.block.name}", 100, 8)  # elsewhere, smaller
+        server.system_shm.register("r", server.key, 100, 8)  # elsewhere, smaller
         assert bytes(layout.decode(server).request.inputs["A"].to_wire()) == bytes([100, 101, 102, 103])
         with pytest.raises(TritonError) as err:  # the region no longer holds offset 6 + 4
             codec.layouts[far.SerializeToString()].decode(server)
         assert err.value.code is ErrorCode.INVALID_ARG and "outside" in err.value.message
     finally:
         server.system_shm.unregister("r")
-        server.system_shm.register("r", f"/{server.block.name}", 0, SIZE)
+        server.system_shm.register("r", server.key, 0, SIZE)
 
 
 @pytest.mark.parametrize("msg", [

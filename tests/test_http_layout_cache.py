@@ -1,15 +1,19 @@
-"""HTTP decode keeps the layout of binary-only request JSON: a repeated header decodes from the
-cache to exactly what parsing it would give, and the body is still checked against it."""
+"""HTTP decode keeps the layout of request JSON whose tensors are all binary data or in shared
+memory: a repeated header decodes from the cache to exactly what parsing it would give, the
+body is still checked against it, and shared-memory places are looked up anew."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from shm_registry import registry_server
 from tritoncore.errors import ErrorCode, TritonError
 from tritoncore.frontends.http import infer_codec
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
@@ -125,3 +129,90 @@ def test_a_response_with_parameters_is_encoded_afresh() -> None:
     head, _ = infer_codec.encode(SERVER, LOADED, "m", decoded, InferenceResponse(
         outputs=out, parameters={"p": 1}))
     assert orjson.loads(head)["parameters"] == {"p": 1}
+
+
+# --- inputs and outputs in shared memory (a real registry) ---------------------------------
+
+SHM_SIZE = 256
+
+
+@pytest.fixture(scope="module")
+def shm_server() -> Iterator[Any]:
+    with registry_server(SHM_SIZE) as srv:
+        yield srv
+
+
+def shm_header(inputs: list[tuple[str, int, int | None]], outputs: list[tuple[str, int | None]],
+               **extra: object) -> bytes:
+    """INT8 inputs (name, elements, offset in region 'r', or None: binary data in the body);
+    outputs (name, offset in 'r' or None: binary data)."""
+    def place(offset: int | None, size: int) -> dict[str, object]:
+        if offset is None:
+            return {"binary_data_size": size}
+        return {"shared_memory_region": "r", "shared_memory_offset": offset,
+                "shared_memory_byte_size": size}
+    doc = {"inputs": [{"name": n, "datatype": "INT8", "shape": [count],
+                       "parameters": place(at, count)} for n, count, at in inputs],
+           "outputs": [{"name": n, "parameters": place(at, 32) if at is not None
+                        else {"binary_data": True}} for n, at in outputs], **extra}
+    return orjson.dumps(doc)
+
+
+def shm_decode(server: Any, head: bytes, body: bytes = b"") -> infer_codec.DecodedRequest:
+    whole = head + body
+    return infer_codec.decode(server, LOADED, "m", whole, len(head) if body else None)
+
+
+def summary(decoded: infer_codec.DecodedRequest) -> tuple[Any, ...]:
+    r = decoded.request
+    return (r.id, r.model_version, r.priority, r.parameters, r.requested_outputs,
+            r.output_parameters, decoded.outputs, decoded.binary_default,
+            [(t.name, t.datatype, t.shape, t.shm_origin, bytes(t.to_wire()))
+             for t in r.inputs.values()])
+
+
+def test_a_repeated_shm_request_decodes_from_its_layout_reading_the_region_anew(
+        shm_server: Any) -> None:
+    head = shm_header([("A", 4, 0), ("B", 2, 8)], [("OUT", 64)], id="r-1",
+                      parameters={"priority": 1})
+    infer_codec._layouts.pop(head, None)
+    parsed = shm_decode(shm_server, head)
+    assert head in infer_codec._layouts
+    cached = shm_decode(shm_server, head)
+    assert summary(parsed) == summary(cached) and cached.request is not parsed.request
+    assert cached.request.output_parameters["OUT"]["shared_memory_offset"] == 64
+    shm_server.block.buf[8:10] = b"\x63\x64"  # the client writes new values
+    assert bytes(shm_decode(shm_server, head).request.inputs["B"].to_wire()) == b"\x63\x64"
+    shm_server.block.buf[8:10] = bytes([8, 9])
+    shm_server.system_shm.unregister("r")
+    try:
+        with pytest.raises(TritonError) as err:
+            shm_decode(shm_server, head)
+        assert err.value.code is ErrorCode.NOT_FOUND and "'r' is not registered" in err.value.message
+        shm_server.system_shm.register("r", shm_server.key, 100, 16)  # elsewhere now
+        assert bytes(shm_decode(shm_server, head).request.inputs["A"].to_wire()) == \
+            bytes([100, 101, 102, 103])
+    finally:
+        shm_server.system_shm.unregister("r")
+        shm_server.system_shm.register("r", shm_server.key, 0, SHM_SIZE)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", "C"]), st.integers(0, 8),
+                          st.none() | st.integers(0, SHM_SIZE - 8)),
+                min_size=1, max_size=3, unique_by=lambda i: i[0]),
+       st.lists(st.tuples(st.sampled_from(["X", "Y"]), st.none() | st.integers(0, 100)),
+                max_size=2, unique_by=lambda o: o[0]),
+       st.integers(0, 2**32 - 1))
+def test_cached_and_parsed_shm_decodes_agree(shm_server: Any,
+                                             inputs: list[tuple[str, int, int | None]],
+                                             outputs: list[tuple[str, int | None]],
+                                             seed: int) -> None:
+    head = shm_header(inputs, outputs)
+    body = np.random.default_rng(seed).integers(
+        -128, 127, sum(n for _, n, at in inputs if at is None), dtype=np.int8).tobytes()
+    infer_codec._layouts.pop(head, None)
+    parsed = shm_decode(shm_server, head, body)
+    assert head in infer_codec._layouts
+    cached = shm_decode(shm_server, head, body)
+    assert summary(parsed) == summary(cached)

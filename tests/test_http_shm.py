@@ -67,6 +67,32 @@ def test_inputs_and_outputs_in_system_shared_memory(
     np.testing.assert_array_equal(got, array)
 
 
+def test_the_same_shm_request_again_reads_the_region_anew(
+        client: httpclient.InferenceServerClient, regions: tuple[object, object]) -> None:
+    """The same request JSON is decoded from a remembered layout after the first time: new
+    contents, the region registered again elsewhere, and unregistered, must all show."""
+    h_in, h_out = regions
+    client.register_system_shared_memory("input", KEY + "_in", 64)
+    client.register_system_shared_memory("output", KEY + "_out", 64)
+    inp = httpclient.InferInput("INPUT0", [4], "FP32")
+    inp.set_shared_memory("input", 16)
+    out = httpclient.InferRequestedOutput("OUTPUT0")
+    out.set_shared_memory("output", 16)
+    for step in range(3):
+        shm.set_shared_memory_region(h_in, [np.full(4, step, np.float32)])
+        client.infer("fixed4", [inp], outputs=[out])
+        assert list(shm.get_contents_as_numpy(h_out, np.float32, [4])) == [float(step)] * 4
+    client.unregister_system_shared_memory("input")
+    shm.set_shared_memory_region(h_in, [np.full(4, 7, np.float32)], offset=32)
+    client.register_system_shared_memory("input", KEY + "_in", 32, offset=32)
+    client.infer("fixed4", [inp], outputs=[out])
+    assert list(shm.get_contents_as_numpy(h_out, np.float32, [4])) == [7.0] * 4
+    client.unregister_system_shared_memory("input")
+    with pytest.raises(InferenceServerException, match="not registered") as err:
+        client.infer("fixed4", [inp], outputs=[out])
+    assert err.value.status() == "404"
+
+
 def test_out_of_range_offsets_are_400(client: httpclient.InferenceServerClient,
                                       regions: tuple[object, object]) -> None:
     client.register_system_shared_memory("input", KEY + "_in", 64)

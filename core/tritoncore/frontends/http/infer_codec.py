@@ -17,7 +17,7 @@ from tritoncore import dtypes
 from tritoncore.errors import TritonError, invalid_arg
 from tritoncore.frontends.outputs import OutputSpec, finish_output, output_spec
 from tritoncore.frontends.request_params import apply_request_parameters
-from tritoncore.frontends.shm_io import input_from_shm, shm_ref, want_on_device
+from tritoncore.frontends.shm_io import ShmRef, input_from_shm, shm_ref, want_on_device
 from tritoncore.memory.system_shm import disabled_error
 from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
@@ -156,7 +156,7 @@ def decode(server: Any, loaded: Any, model_name: str, body: bytes,
     header = body[:header_length] if header_length != size else body
     layout = _layouts.get(header)
     if layout is not None:
-        return layout.request(model_name, loaded.version, view, header_length)
+        return layout.request(server, model_name, loaded.version, view, header_length)
     try:
         doc = orjson.loads(header)
     except orjson.JSONDecodeError as exc:
@@ -169,34 +169,43 @@ def decode(server: Any, loaded: Any, model_name: str, body: bytes,
         raise
     except (TypeError, ValueError, AttributeError, KeyError, OverflowError) as exc:
         raise invalid_arg(f"malformed inference request: {exc}") from None
-    if len(header) <= _LAYOUT_MAX_HEADER and header_length != size:
+    if len(header) <= _LAYOUT_MAX_HEADER:
         _remember(header, doc, decoded)
     return decoded
 
 
 @dataclass(frozen=True, slots=True)
 class _Layout:
-    """What a request JSON whose tensors are all binary said, kept to decode the same JSON
-    again without parsing it (clients send the same header for every request)."""
+    """What a request JSON whose tensors are all binary data or in shared memory said, kept
+    to decode the same JSON again without parsing it (clients send the same header for every
+    request). Shared-memory places are looked up anew each time: new contents, a region
+    registered again or not at all show as they would."""
 
-    inputs: tuple[tuple[str, str, tuple[int, ...], int], ...]  # name, datatype, shape, bytes
+    #: name, datatype, shape, and the input's bytes in the body or its shared-memory place
+    inputs: tuple[tuple[str, str, tuple[int, ...], int | ShmRef], ...]
     id: str
     parameters: dict[str, Any] | None
     outputs: dict[str, OutputSpec] | None
     binary_default: bool
+    shm_outputs: tuple[tuple[str, ShmRef], ...]  # outputs bound for shared memory
 
-    def request(self, model_name: str, version: int, view: memoryview,
+    def request(self, server: Any, model_name: str, version: int, view: memoryview,
                 offset: int) -> DecodedRequest:
         tensors = {}
-        for name, datatype, shape, size in self.inputs:
-            tensors[name] = _binary_input(name, datatype, shape, view, offset, size)
-            offset += size
+        for name, datatype, shape, place in self.inputs:
+            if type(place) is int:
+                tensors[name] = _binary_input(name, datatype, shape, view, offset, place)
+                offset += place
+            else:
+                tensors[name] = input_from_shm(server, name, datatype, shape, place)
         _check_all_used(offset, len(view))
         request = InferenceRequest(model_name, tensors, version, id=self.id)
         if self.parameters:
             apply_request_parameters(request, self.parameters)
         if self.outputs:
             request.requested_outputs = list(self.outputs)
+        for name, ref in self.shm_outputs:
+            want_on_device(server, request, name, ref)
         return DecodedRequest(request, self.outputs, self.binary_default)
 
 
@@ -206,21 +215,24 @@ _layouts: dict[bytes, _Layout] = {}
 
 
 def _remember(header: bytes, doc: dict[str, Any], decoded: DecodedRequest) -> None:
-    """Keep the layout of a request whose inputs are all binary data and whose outputs need
-    no shared memory (anything resolved per request is left out)."""
+    """Keep the layout of a request whose inputs are all binary data or in shared memory
+    (one with JSON ``data`` is left out: its values are in the JSON)."""
     inputs = []
     for item in doc["inputs"]:
-        size = (item.get("parameters") or {}).get(BINARY_DATA_SIZE)
-        if size is None:
-            return
-        inputs.append((item["name"], item["datatype"], tuple(item["shape"]), size))
+        params = item.get("parameters") or {}
+        place = params.get(BINARY_DATA_SIZE)
+        if place is None:
+            place = shm_ref("", params)
+            if place is None:
+                return
+        inputs.append((item["name"], item["datatype"], tuple(item["shape"]), place))
     specs = decoded.outputs
-    if specs and any(spec.shm is not None for spec in specs.values()):
-        return
+    shm_outputs = tuple((name, spec.shm) for name, spec in (specs or {}).items()
+                        if spec.shm is not None)
     if len(_layouts) >= _LAYOUT_LIMIT:
         _layouts.clear()
     _layouts[header] = _Layout(tuple(inputs), decoded.request.id, doc.get("parameters"),
-                               specs, decoded.binary_default)
+                               specs, decoded.binary_default, shm_outputs)
 
 
 def _decode_doc(server: Any, loaded: Any, model_name: str, doc: dict[str, Any],
