@@ -1,7 +1,7 @@
-"""The gRPC codec's caches: the layout of a ModelInferRequest whose inputs all sit in shared
-memory (the same serialized request decodes from it to exactly what parsing it gives, the
-regions looked up anew each time) and the head of a unary response (the same bytes as
-serializing the whole message). Real POSIX shm regions and a real registry."""
+"""The gRPC codec's caches: the layout of a ModelInferRequest kept by the bytes before its raw
+contents (a request with the same head decodes from it to exactly what parsing it gives, its
+own raw bytes read, shm regions looked up anew each time) and the head of a unary response
+(the same bytes as serializing the whole message). Real POSIX shm regions, a real registry."""
 
 from __future__ import annotations
 
@@ -35,14 +35,17 @@ def shm_params(target: Any, offset: int, size: int, region: str = "r") -> None:
     target["shared_memory_byte_size"].int64_param = size
 
 
-def request(inputs: list[tuple[str, int, int]], outputs: list[tuple[str, int | None]],
+def request(inputs: list[tuple[str, int, int | None]], outputs: list[tuple[str, int | None]],
             rid: str = "", params: dict[str, Any] | None = None) -> pb.ModelInferRequest:
-    """A ModelInferRequest: INT8 inputs (name, elements, offset) in region 'r'; outputs
-    (name, offset in 'r' or None for a plain output)."""
+    """A ModelInferRequest: INT8 inputs (name, elements, offset in region 'r', or None: raw
+    contents holding 7, 8, ...); outputs (name, offset in 'r' or None for a plain output)."""
     msg = pb.ModelInferRequest(model_name="m", model_version="2", id=rid)
     for name, count, offset in inputs:
         t = msg.inputs.add(name=name, datatype="INT8", shape=[count])
-        shm_params(t.parameters, offset, count)
+        if offset is None:
+            msg.raw_input_contents.append(bytes(range(7, 7 + count)))
+        else:
+            shm_params(t.parameters, offset, count)
     for name, at in outputs:
         o = msg.outputs.add(name=name)
         if at is not None:
@@ -52,13 +55,20 @@ def request(inputs: list[tuple[str, int, int]], outputs: list[tuple[str, int | N
     return msg
 
 
+def forget() -> None:
+    codec._layouts.clear()
+    codec._head_sizes.clear()
+
+
 def decode_twice(server: Any, msg: pb.ModelInferRequest) -> tuple[codec.Decoded, codec.Decoded]:
-    """Parsed (and remembered), then from the remembered layout."""
+    """Parsed (and remembered), then from the kept layout."""
     payload = msg.SerializeToString()
-    codec.layouts.pop(payload, None)
+    forget()
     parsed = codec.decode_request(server, pb.ModelInferRequest.FromString(payload))
     codec.remember(payload, msg, parsed)
-    return parsed, codec.layouts[payload].decode(server)
+    cached = codec.decode_cached(server, payload)
+    assert cached is not None
+    return parsed, cached
 
 
 def summary(decoded: codec.Decoded) -> tuple[Any, ...]:
@@ -83,66 +93,95 @@ def test_a_repeated_shm_request_decodes_from_its_layout_with_the_regions_content
     assert r.output_parameters["OUT"]["shared_memory_offset"] == 64
     assert bytes(r.inputs["A"].to_wire()) == bytes([0, 1, 2, 3])
     server.block.buf[8:10] = b"\x63\x64"  # the client writes new values: the next request sees them
-    again = codec.layouts[msg.SerializeToString()].decode(server)
-    assert bytes(again.request.inputs["B"].to_wire()) == b"\x63\x64"
+    again = codec.decode_cached(server, msg.SerializeToString())
+    assert again is not None and bytes(again.request.inputs["B"].to_wire()) == b"\x63\x64"
     server.block.buf[8:10] = bytes([8, 9])
 
 
 def test_a_cached_layout_looks_the_region_up_every_time(server: Any) -> None:
-    msg = request([("A", 4, 0)], [])
-    decode_twice(server, msg)
-    layout = codec.layouts[msg.SerializeToString()]
-    far = request([("A", 4, 6)], [])
-    decode_twice(server, far)
+    near, far = request([("A", 4, 0)], []), request([("A", 4, 6)], [])
+    forget()
+    for msg in (near, far):
+        codec.remember(msg.SerializeToString(), msg, codec.decode_request(server, msg))
     server.system_shm.unregister("r")
     try:
         with pytest.raises(TritonError) as err:
-            layout.decode(server)
+            codec.decode_cached(server, near.SerializeToString())
         assert err.value.code is ErrorCode.NOT_FOUND and "'r' is not registered" in err.value.message
         server.system_shm.register("r", server.key, 100, 8)  # elsewhere, smaller
-        assert bytes(layout.decode(server).request.inputs["A"].to_wire()) == bytes([100, 101, 102, 103])
+        again = codec.decode_cached(server, near.SerializeToString())
+        assert again is not None
+        assert bytes(again.request.inputs["A"].to_wire()) == bytes([100, 101, 102, 103])
         with pytest.raises(TritonError) as err:  # the region no longer holds offset 6 + 4
-            codec.layouts[far.SerializeToString()].decode(server)
+            codec.decode_cached(server, far.SerializeToString())
         assert err.value.code is ErrorCode.INVALID_ARG and "outside" in err.value.message
     finally:
         server.system_shm.unregister("r")
         server.system_shm.register("r", server.key, 0, SIZE)
 
 
+def test_raw_requests_share_a_layout_by_their_head_and_keep_their_own_bytes(
+        server: Any) -> None:
+    first = request([("A", 2, None), ("S", 2, 4), ("B", 3, None)], [("OUT", None)], rid="x")
+    parsed, cached = decode_twice(server, first)
+    assert summary(parsed) == summary(cached)
+    other = request([("A", 2, None), ("S", 2, 4), ("B", 3, None)], [("OUT", None)], rid="x")
+    other.raw_input_contents[0] = b"\xfe\xff"
+    other.raw_input_contents[1] = b"\x01\x02\x03"
+    decoded = codec.decode_cached(server, other.SerializeToString())
+    assert decoded is not None and len(codec._layouts) == 1
+    got = {n: bytes(t.to_wire()) for n, t in decoded.request.inputs.items()}
+    assert got == {"A": b"\xfe\xff", "S": bytes([4, 5]), "B": b"\x01\x02\x03"}
+
+
+@pytest.mark.parametrize("change", ["extra-raw", "missing-raw", "other-field-after", "short"])
+def test_a_head_that_fits_with_a_tail_that_does_not_is_parsed_in_full(server: Any,
+                                                                       change: str) -> None:
+    """The same head followed by anything but exactly the layout's raw entries gets no
+    decode from the layout (the full parse then answers, with its own errors)."""
+    msg = request([("A", 2, None)], [])
+    decode_twice(server, msg)
+    payload = msg.SerializeToString()
+    payload = {"extra-raw": payload + b"\x3a\x01\x09",
+               "missing-raw": payload[:-4],  # the tag, the length and the 2 bytes
+               "other-field-after": payload + b"\x1a\x01y",  # id again: 'y'
+               "short": payload[:-1]}[change]
+    assert codec.decode_cached(server, payload) is None
+
+
 @pytest.mark.parametrize("msg", [
     request([], []),  # no inputs at all
     pb.ModelInferRequest(model_name="m", inputs=[pb.ModelInferRequest.InferInputTensor(
-        name="A", datatype="INT8", shape=[2])], raw_input_contents=[b"\x01\x02"]),
-], ids=["no-inputs", "raw-contents"])
-def test_requests_that_carry_their_data_are_not_remembered(server: Any, msg: Any) -> None:
-    payload = msg.SerializeToString()
-    codec.remember(payload, msg, codec.decode_request(server, msg))
-    assert payload not in codec.layouts
+        name="A", datatype="INT32", shape=[1], contents=pb.InferTensorContents(
+            int_contents=[5]))]),  # typed contents: the values are in the head
+], ids=["no-inputs", "typed-contents"])
+def test_requests_without_a_reusable_head_are_not_remembered(server: Any, msg: Any) -> None:
+    forget()
+    codec.remember(msg.SerializeToString(), msg, codec.decode_request(server, msg))
+    assert not codec._layouts
 
 
-def test_a_mixed_request_is_not_remembered(server: Any) -> None:
-    msg = request([("A", 4, 0)], [])
-    msg.inputs.add(name="B", datatype="INT8", shape=[1])
-    msg.raw_input_contents.append(b"\x07")
-    payload = msg.SerializeToString()
-    decoded = codec.decode_request(server, msg)
-    codec.remember(payload, msg, decoded)
-    assert payload not in codec.layouts
-    assert bytes(decoded.request.inputs["B"].to_wire()) == b"\x07"
+def test_raw_contents_not_at_the_end_are_not_remembered(server: Any) -> None:
+    msg = request([("A", 2, None)], [])
+    payload = msg.SerializeToString() + pb.ModelInferRequest(id="late").SerializeToString()
+    parsed = pb.ModelInferRequest.FromString(payload)
+    forget()
+    codec.remember(payload, parsed, codec.decode_request(server, parsed))
+    assert not codec._layouts
 
 
 NAMES = st.sampled_from(["A", "B", "INPUT0", "x y", "ü"])
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(NAMES, st.integers(0, 16), st.integers(0, SIZE - 16)), min_size=1,
-                max_size=3, unique_by=lambda i: i[0]),
+@given(st.lists(st.tuples(NAMES, st.integers(0, 16), st.none() | st.integers(0, SIZE - 16)),
+                min_size=1, max_size=3, unique_by=lambda i: i[0]),
        st.lists(st.tuples(NAMES, st.none() | st.integers(0, SIZE - 8)), max_size=3,
                 unique_by=lambda o: o[0]),
        st.text(max_size=4),
        st.dictionaries(st.sampled_from(["priority", "timeout", "custom", codec.EMPTY_FINAL]),
                        st.integers(0, 9), max_size=3))
-def test_cached_and_parsed_decodes_agree(server: Any, inputs: list[tuple[str, int, int]],
+def test_cached_and_parsed_decodes_agree(server: Any, inputs: list[tuple[str, int, int | None]],
                                          outputs: list[tuple[str, int | None]], rid: str,
                                          params: dict[str, int]) -> None:
     if codec.EMPTY_FINAL in params:

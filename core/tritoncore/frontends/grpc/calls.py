@@ -247,14 +247,12 @@ class Call:
 
     # -- running -----------------------------------------------------------------------------
     def _infer(self, payload: bytes) -> None:
-        """ModelInfer without a task: the response callback answers. A request seen before
-        whose tensors are all in shared memory is decoded from its remembered layout."""
+        """ModelInfer without a task: the response callback answers. A request whose head was
+        seen before is decoded from its kept layout (``codec.decode_cached``)."""
         server = self.router.server
         try:
-            layout = codec.layouts.get(payload)
-            if layout is not None:
-                decoded = layout.decode(server)
-            else:
+            decoded = codec.decode_cached(server, payload)
+            if decoded is None:
                 msg = self._parse(payload)
                 if msg is None:
                     return

@@ -178,24 +178,36 @@ def decode_request(server: Server, msg: Any) -> Decoded:
     return Decoded(request, outputs, empty_final)
 
 
+_RAW_INPUT_TAG = 0x3A  # ModelInferRequest.raw_input_contents: field 7, length-delimited
+
+
 @dataclass(frozen=True, slots=True)
-class ShmLayout:
-    """What a ModelInferRequest whose inputs all sit in shared memory said. Such a request
-    carries no tensor bytes, so a client sends it byte for byte again (perf_analyzer
-    ``--shared-memory``): it is decoded from this without parsing it, only the regions are
-    looked up anew (a region unregistered since is an error as before)."""
+class Layout:
+    """What a ModelInferRequest said apart from its raw input bytes, kept to decode the same
+    request again without parsing it. ``raw_input_contents`` is the message's last field, so
+    the bytes before it (the "head": names, types, shapes, shm places, parameters, outputs)
+    are the same in every request a client sends this way (perf_analyzer's): a layout is kept
+    by its head. Inputs come from the raw contents after the head or from shared memory,
+    whose regions are looked up anew (a region unregistered since is an error as before)."""
 
     model_name: str
     version: int
     id: str
-    inputs: tuple[tuple[str, str, tuple[int, ...], ShmRef], ...]
+    inputs: tuple[tuple[str, str, tuple[int, ...], ShmRef | None], ...]  # None: raw
     parameters: dict[str, Any] | None  # the request's, ``EMPTY_FINAL`` taken out
     outputs: dict[str, OutputSpec]
     empty_final: bool
+    raw_count: int  # inputs read from raw_input_contents
 
-    def decode(self, server: Server) -> Decoded:
-        inputs = {name: input_from_shm(server, name, datatype, shape, ref)
-                  for name, datatype, shape, ref in self.inputs}
+    def decode(self, server: Server, raw: list[memoryview]) -> Decoded:
+        inputs = {}
+        next_raw = 0
+        for name, datatype, shape, ref in self.inputs:
+            if ref is None:
+                inputs[name] = Tensor.from_buffer(name, datatype, shape, raw[next_raw])
+                next_raw += 1
+            else:
+                inputs[name] = input_from_shm(server, name, datatype, shape, ref)
         request = InferenceRequest(self.model_name, inputs, self.version, id=self.id)
         if self.parameters:
             apply_request_parameters(request, self.parameters)
@@ -206,30 +218,84 @@ class ShmLayout:
         return Decoded(request, self.outputs, self.empty_final)
 
 
-LAYOUT_MAX_BYTES = 4096
+LAYOUT_MAX_BYTES = 4096  # the longest head kept
 LAYOUT_LIMIT = 1024
-#: ShmLayout by the serialized request it was read from
-layouts: dict[bytes, ShmLayout] = {}
+_layouts: dict[bytes, Layout] = {}  # by head
+_head_sizes: list[int] = []  # the distinct head lengths kept, most recent first
+_HEAD_SIZES_LIMIT = 8
+
+
+def decode_cached(server: Server, payload: bytes) -> Decoded | None:
+    """The request serialized in ``payload``, decoded from a kept layout; None when no layout
+    fits it (then it is parsed in full)."""
+    for size in _head_sizes:
+        layout = _layouts.get(payload[:size])
+        if layout is not None:
+            raw = _raw_contents(payload, size)
+            if raw is None or len(raw) != layout.raw_count:
+                return None
+            return layout.decode(server, raw)
+    return None
+
+
+def _raw_contents(payload: bytes, start: int) -> list[memoryview] | None:
+    """Views of the raw_input_contents entries that make up ``payload[start:]``; None when
+    anything else is there."""
+    view = memoryview(payload)
+    out = []
+    pos, end = start, len(payload)
+    while pos < end:
+        if payload[pos] != _RAW_INPUT_TAG:
+            return None
+        pos += 1
+        size = shift = 0
+        while True:
+            if pos >= end or shift > 63:
+                return None
+            byte = payload[pos]
+            pos += 1
+            size |= (byte & 0x7F) << shift
+            if byte < 0x80:
+                break
+            shift += 7
+        if pos + size > end:
+            return None
+        out.append(view[pos:pos + size])
+        pos += size
+    return out
 
 
 def remember(payload: bytes, msg: Any, decoded: Decoded) -> None:
-    """Keep the layout of a decoded request whose inputs all came from shared memory."""
-    if len(payload) > LAYOUT_MAX_BYTES or msg.raw_input_contents or not msg.inputs:
+    """Keep the layout of a decoded request whose inputs all came from raw contents or shared
+    memory, when its raw contents are the last bytes of ``payload``."""
+    if not msg.inputs:
         return
     inputs = []
     for t in msg.inputs:
         ref = shm_ref("", params_dict(t.parameters)) if t.parameters else None
-        if ref is None:
+        if ref is None and t.HasField("contents"):
             return
         inputs.append((t.name, t.datatype, tuple(t.shape), ref))
+    raw = msg.raw_input_contents
+    head = len(payload) - sum(1 + len(_varint(len(r))) + len(r) for r in raw)
+    if not 0 <= head <= LAYOUT_MAX_BYTES:
+        return
+    tail = _raw_contents(payload, head)
+    if tail is None or [bytes(v) for v in tail] != list(raw):
+        return  # the client put other fields after its raw contents
     params = None
     if msg.parameters:
         params = params_dict(msg.parameters)
         params.pop(EMPTY_FINAL, None)
-    if len(layouts) >= LAYOUT_LIMIT:
-        layouts.clear()
-    layouts[payload] = ShmLayout(msg.model_name, parse_version(msg.model_version), msg.id,
-                                 tuple(inputs), params, decoded.outputs, decoded.empty_final)
+    if len(_layouts) >= LAYOUT_LIMIT:
+        _layouts.clear()
+        _head_sizes.clear()
+    _layouts[payload[:head]] = Layout(msg.model_name, parse_version(msg.model_version), msg.id,
+                                      tuple(inputs), params, decoded.outputs,
+                                      decoded.empty_final, len(raw))
+    if head not in _head_sizes:
+        _head_sizes.insert(0, head)
+        del _head_sizes[_HEAD_SIZES_LIMIT:]
 
 
 def encode_response(server: Server, decoded: Decoded, response: InferenceResponse,
