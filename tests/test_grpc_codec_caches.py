@@ -149,6 +149,24 @@ def test_a_head_that_fits_with_a_tail_that_does_not_is_parsed_in_full(server: An
     assert codec.decode_cached(server, payload) is None
 
 
+def test_a_large_request_is_decoded_from_a_small_ones_layout_but_not_remembered(
+        server: Any) -> None:
+    """BYTES[1]: the head does not depend on the element's length."""
+    def bytes_request(element: bytes) -> pb.ModelInferRequest:
+        msg = pb.ModelInferRequest(model_name="m")
+        msg.inputs.add(name="T", datatype="BYTES", shape=[1])
+        msg.raw_input_contents.append(len(element).to_bytes(4, "little") + element)
+        return msg
+    big = bytes_request(b"z" * codec.LAYOUT_MAX_PAYLOAD)
+    forget()
+    codec.remember(big.SerializeToString(), big, codec.decode_request(server, big))
+    assert not codec._layouts
+    decode_twice(server, bytes_request(b"small"))
+    decoded = codec.decode_cached(server, big.SerializeToString())
+    assert decoded is not None
+    assert decoded.request.inputs["T"].as_numpy().tolist() == [b"z" * codec.LAYOUT_MAX_PAYLOAD]
+
+
 @pytest.mark.parametrize("msg", [
     request([], []),  # no inputs at all
     pb.ModelInferRequest(model_name="m", inputs=[pb.ModelInferRequest.InferInputTensor(

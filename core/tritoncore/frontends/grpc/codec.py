@@ -219,6 +219,7 @@ class Layout:
 
 
 LAYOUT_MAX_BYTES = 4096  # the longest head kept
+LAYOUT_MAX_PAYLOAD = 1 << 16  # larger requests are not remembered (checking one costs a copy)
 LAYOUT_LIMIT = 1024
 _layouts: dict[bytes, Layout] = {}  # by head
 _head_sizes: list[int] = []  # the distinct head lengths kept, most recent first
@@ -267,8 +268,9 @@ def _raw_contents(payload: bytes, start: int) -> list[memoryview] | None:
 
 def remember(payload: bytes, msg: Any, decoded: Decoded) -> None:
     """Keep the layout of a decoded request whose inputs all came from raw contents or shared
-    memory, when its raw contents are the last bytes of ``payload``."""
-    if not msg.inputs:
+    memory, when its raw contents are the last bytes of ``payload`` (a large request may still
+    be decoded from the layout of a small one with the same head)."""
+    if not msg.inputs or len(payload) > LAYOUT_MAX_PAYLOAD:
         return
     inputs = []
     for t in msg.inputs:
