@@ -303,6 +303,15 @@ def remember(payload: bytes, msg: Any, decoded: Decoded) -> None:
 def encode_response(server: Server, decoded: Decoded, response: InferenceResponse,
                     version: int, final: bool | None = None) -> Any:
     """The ModelInferResponse of ``response``; ``final`` adds triton_final_response."""
+    msg, pieces = _encode(server, decoded, response, version, final)
+    msg.raw_output_contents.extend(bytes(piece) for piece in pieces)
+    return msg
+
+
+def _encode(server: Server, decoded: Decoded, response: InferenceResponse, version: int,
+            final: bool | None = None) -> tuple[Any, list[Any]]:
+    """``response``'s ModelInferResponse without its raw output contents (the message's last
+    field), and those contents (``_raw_outputs``)."""
     request = decoded.request
     msg = pb.ModelInferResponse(model_name=request.model_name, model_version=str(version),
                                 id=request.id)
@@ -311,7 +320,7 @@ def encode_response(server: Server, decoded: Decoded, response: InferenceRespons
             set_param(msg.parameters[key], value)
     if final is not None:
         msg.parameters[FINAL].bool_param = final
-    raw = msg.raw_output_contents
+    tensors = []
     for tensor in response.outputs:
         spec = decoded.outputs.get(tensor.name)
         if spec is not None and spec.classification:
@@ -321,14 +330,25 @@ def encode_response(server: Server, decoded: Decoded, response: InferenceRespons
                               loaded.config.max_batch_size > 0)
         out = msg.outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
         if spec is not None and spec.shm is not None:
-            output_to_shm(server, tensor, spec.shm)
             for key, value in (spec.parameters or {}).items():
                 if key.startswith("shared_memory_"):
                     set_param(out.parameters[key], value)
-            raw.append(b"")
+        tensors.append(tensor)
+    return msg, _raw_outputs(server, decoded, tensors)
+
+
+def _raw_outputs(server: Server, decoded: Decoded, tensors: list[Tensor]) -> list[Any]:
+    """Each output's raw contents: its wire bytes (a view where it has one), or nothing for
+    one written to its shared-memory place (written here)."""
+    pieces: list[Any] = []
+    for tensor in tensors:
+        spec = decoded.outputs.get(tensor.name)
+        if spec is not None and spec.shm is not None:
+            output_to_shm(server, tensor, spec.shm)
+            pieces.append(b"")
         else:
-            raw.append(bytes(tensor.to_wire()))
-    return msg
+            pieces.append(tensor.to_wire())
+    return pieces
 
 
 HEADS_LIMIT = 1024
@@ -341,49 +361,44 @@ def encode_unary(server: Server, decoded: Decoded, response: InferenceResponse,
                  version: int) -> bytes:
     """The serialized ModelInferResponse of a unary call (what ``encode_response`` gives,
     serialized). Its raw output contents are the message's last field, and everything before
-    them is decided by the request id, model, version and the outputs' names, types, shapes
-    and shm places: that head is kept, so the same request again costs only its bytes."""
-    request = decoded.request
-    key = None
-    if not response.parameters:
-        specs = decoded.outputs
-        signature = []
-        pieces = []
-        for tensor in response.outputs:
-            spec = specs.get(tensor.name)
-            if spec is None or (spec.shm is None and not spec.classification):
-                pieces.append(tensor.to_wire())
-                signature.append((tensor.name, tensor.datatype, tuple(tensor.shape)))
-            elif spec.shm is not None and not spec.classification:
-                pieces.append(tensor)  # written to its region below
-                signature.append((tensor.name, tensor.datatype, tuple(tensor.shape),
-                                  tuple((spec.parameters or {}).items())))
-            else:
-                break  # classification: its output is not the tensor's
-        else:
-            key = (request.id, request.model_name, version, tuple(signature))
+    them (the head) is decided by ``_head_key``: a head is kept, so the same request again
+    costs only its outputs' bytes."""
+    key = _head_key(decoded, response, version)
     head = _heads.get(key) if key is not None else None
     if head is None:
-        msg = encode_response(server, decoded, response, version)
-        whole = msg.SerializeToString()
+        msg, pieces = _encode(server, decoded, response, version)
+        head = msg.SerializeToString()
         if key is not None:
-            del msg.raw_output_contents[:]
             if len(_heads) >= HEADS_LIMIT:
                 _heads.clear()
-            _heads[key] = msg.SerializeToString()
-        return whole
+            _heads[key] = head
+    else:
+        pieces = _raw_outputs(server, decoded, response.outputs)
     parts = [head]
     for piece in pieces:
-        if isinstance(piece, Tensor):
-            spec = specs[piece.name]
-            assert spec.shm is not None
-            output_to_shm(server, piece, spec.shm)
-            parts.append(_RAW_OUTPUT_TAG + b"\x00")
-            continue
         size = piece.nbytes if type(piece) is memoryview else len(piece)
         parts.append(_RAW_OUTPUT_TAG + _varint(size))
         parts.append(piece)
     return b"".join(parts)
+
+
+def _head_key(decoded: Decoded, response: InferenceResponse,
+              version: int) -> tuple[Any, ...] | None:
+    """What decides a unary response's head: the request id, model, version and the outputs'
+    names, types, shapes and shm places. None for a response with parameters or a classified
+    output (encoded afresh each time)."""
+    if response.parameters:
+        return None
+    signature = []
+    for tensor in response.outputs:
+        spec = decoded.outputs.get(tensor.name)
+        if spec is not None and spec.classification:
+            return None
+        place = tuple((spec.parameters or {}).items()) \
+            if spec is not None and spec.shm is not None else None
+        signature.append((tensor.name, tensor.datatype, tuple(tensor.shape), place))
+    request = decoded.request
+    return request.id, request.model_name, version, tuple(signature)
 
 
 def _varint(value: int) -> bytes:
