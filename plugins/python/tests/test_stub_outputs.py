@@ -29,7 +29,7 @@ from tritoncore_python.stub import pb_utils as pb
 from tritoncore_python.stub.arena import ALIGN, Allocator, Arena, create_fd
 from tritoncore_python.stub.channel import BlockingChannel
 from tritoncore_python.stub.runner import Runtime
-from tritoncore_python.stub.wire import from_bytes
+from tritoncore_python.stub.wire import Response, from_bytes
 
 MODELS = Path(__file__).parent / "models"
 SIZE = 4096
@@ -61,12 +61,12 @@ def runtime() -> Iterator[Runtime]:
             pb._RUNTIME = previous
 
 
-def copied_out(rt: Runtime, body: dict[str, Any]) -> dict[str, np.ndarray]:
+def copied_out(rt: Runtime, body: Response) -> dict[str, np.ndarray]:
     """What the server makes of a response body (backend.py's _response)."""
     view = rt.outputs.arena.view
     return {name: CoreTensor.from_buffer(name, datatype, tuple(shape),
                                          bytes(view[offset : offset + nbytes])).as_numpy()
-            for name, datatype, shape, offset, nbytes in body["outputs"]}
+            for name, datatype, shape, offset, nbytes in body[0]}
 
 
 def assert_empty(rt: Runtime) -> None:
@@ -90,8 +90,8 @@ def test_outputs_of_every_kind_share_one_allocation(runtime: Runtime) -> None:
     tensors = [pb.Tensor(name, a) for name, a in arrays.items()]
     tensors.append(pb.Tensor("BF16", np.array([0x3F80, 0xC000], np.uint16), "BF16"))
     body = runtime.encode_response(pb.InferenceResponse(tensors))
-    assert "error" not in body
-    assert list(runtime.outputs.used) == [body["alloc"]]  # one allocation for all of them
+    assert body[2:] == (None, None)  # no error, no parameters
+    assert list(runtime.outputs.used) == [body[1]]  # one allocation for all of them
     got = copied_out(runtime, body)
     assert got["F32"].tolist() == arrays["F32"].tolist()
     assert got["TEXT"].tolist() == [b"", "h\u00e9llo".encode(), b"\x00\xff"]
@@ -103,21 +103,20 @@ def test_outputs_of_every_kind_share_one_allocation(runtime: Runtime) -> None:
     assert got["SCALAR"].shape == () and int(got["SCALAR"]) == 7
     assert got["UNICODE"].tolist() == [b"ab", b"c"]
     assert got["BF16"].tolist() == [0x3F80, 0xC000]
-    assert [d[1] for d in body["outputs"]] == ["FP32", "BYTES", "FP32", "BOOL", "INT32", "FP64",
+    assert [d[1] for d in body[0]] == ["FP32", "BYTES", "FP32", "BOOL", "INT32", "FP64",
                                                "FP16", "INT64", "BYTES", "BF16"]
-    assert all(d[3] % ALIGN == 0 for d in body["outputs"])
-    runtime.free([body["alloc"]])
+    assert all(d[3] % ALIGN == 0 for d in body[0])
+    runtime.free([body[1]])
     assert_empty(runtime)
 
 
 def test_outputs_without_bytes_take_no_allocation(runtime: Runtime) -> None:
     body = runtime.encode_response(pb.InferenceResponse([
         pb.Tensor("A", np.zeros((0,), np.float32)), pb.Tensor("B", np.array([], np.object_))]))
-    assert "alloc" not in body
-    assert body["outputs"] == [("A", "FP32", (0,), 0, 0), ("B", "BYTES", (0,), 0, 0)]
+    assert body == ([("A", "FP32", (0,), 0, 0), ("B", "BYTES", (0,), 0, 0)], None, None, None)
     assert copied_out(runtime, body)["B"].shape == (0,)
     body = runtime.encode_response(pb.InferenceResponse([], error="failed"))
-    assert body == {"outputs": [], "error": (pb.TritonError.INTERNAL, "failed")}
+    assert body == ([], None, (pb.TritonError.INTERNAL, "failed"), None)
     assert_empty(runtime)
 
 
@@ -125,9 +124,9 @@ def test_a_bad_output_is_the_response_error_and_allocates_nothing(runtime: Runti
     body = runtime.encode_response(pb.InferenceResponse(
         [pb.Tensor("A", np.ones(3, np.float32)), np.ones(3)]))  # type: ignore[list-item]
     message = "AttributeError: 'numpy.ndarray' object has no attribute 'datatype'"
-    assert body == {"error": (pb.TritonError.INTERNAL, message)}
-    assert runtime.encode_response("nope") == {"error": (
-        pb.TritonError.INTERNAL, "expected an InferenceResponse, got str")}
+    assert body == ((), None, (pb.TritonError.INTERNAL, message), None)
+    assert runtime.encode_response("nope") == ((), None, (
+        pb.TritonError.INTERNAL, "expected an InferenceResponse, got str"), None)
     assert_empty(runtime)
 
 
@@ -138,7 +137,7 @@ def test_outputs_grow_the_arena(runtime: Runtime) -> None:
     assert runtime.outputs.arena.size > SIZE
     runtime.outputs.arena.ensure(runtime.outputs.arena.size)
     assert np.array_equal(copied_out(runtime, body)["BIG"], big)
-    runtime.free([body["alloc"]])
+    runtime.free([body[1]])
     assert_empty(runtime)
 
 
@@ -164,7 +163,7 @@ def test_responses_round_trip_and_the_arena_empties(responses: list[list[np.ndar
         for arrays in responses:
             body = rt.encode_response(pb.InferenceResponse(
                 [pb.Tensor(f"T{i}", a) for i, a in enumerate(arrays)]))
-            assert "error" not in body
+            assert body[2] is None
             bodies.append((arrays, body))
         rt.outputs.arena.ensure(rt.outputs.arena.size)
         spans = []
@@ -177,10 +176,10 @@ def test_responses_round_trip_and_the_arena_empties(responses: list[list[np.ndar
                 else:  # bit for bit (NaNs included), in native order
                     native = a.dtype.newbyteorder("=")
                     assert got[f"T{i}"].astype(native).tobytes() == a.astype(native).tobytes()
-            spans += [(d[3], d[3] + d[4]) for d in body["outputs"] if d[4]]
+            spans += [(d[3], d[3] + d[4]) for d in body[0] if d[4]]
         spans.sort()
         assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
-        allocs = [body["alloc"] for _, body in bodies if "alloc" in body]
+        allocs = [body[1] for _, body in bodies if body[1] is not None]
         assert len(rt.outputs.used) == len(allocs)
         order.shuffle(allocs)
         for offset in allocs:
@@ -231,14 +230,12 @@ def test_inconsistent_input_descriptors_fail_as_from_bytes_does(
 
 def test_requests_from_the_wire_match_constructed_ones() -> None:
     inputs = [pb.Tensor("X", np.ones(2, np.float32))]
-    fields = {"rid": 7, "id": "r1", "inputs": [], "requested": ["B", "A"], "correlation_id": 3,
-              "flags": 1, "timeout": 50, "parameters": {"k": 1}}
+    entry = (7, "r1", [], ["B", "A"], 3, 1, 50, {"k": 1})  # an EXECUTE's request (wire.py)
     ref = pb.InferenceRequest("m", inputs, ["B", "A"], correlation_id=3, request_id="r1",
                               flags=1, timeout=50, parameters={"k": 1})
     ref._rid = 7
-    fast = pb.InferenceRequest._received("m", inputs, fields, 7)
-    odd = pb.InferenceRequest._received("m", inputs, dict(fields, requested=("B", "A"),
-                                                          parameters='{"k":1}'), 7)
+    fast = pb.InferenceRequest._received("m", inputs, entry, ["B", "A"])
+    odd = pb.InferenceRequest._received("m", inputs, (*entry[:7], '{"k":1}'), ("B", "A"))
     assert vars(fast) == vars(ref) and vars(odd) == vars(ref)
     for request in (fast, odd):
         assert request.requested_output_names() == {"A", "B"}

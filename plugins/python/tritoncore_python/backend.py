@@ -33,6 +33,8 @@ from tritoncore.tensor import Tensor
 
 from tritoncore_python.process import StubDied, StubProcess, log, python_for
 from tritoncore_python.stub.arena import ALIGN, Allocator, ArenaFull
+from tritoncore_python.stub.channel import Message
+from tritoncore_python.stub.wire import EXECUTE, Response
 
 FINAL = 1  # TRITONSERVER_RESPONSE_COMPLETE_FINAL
 MiB = 1 << 20
@@ -237,18 +239,16 @@ class PythonInstance(ModelInstance):
                 self.open[rid] = request
                 request.cancelled.on_set(functools.partial(self._cancelled, rid))
                 inputs = self._write_inputs(stub.inputs, rid, request)
-                batch.append({"rid": rid, "id": request.id, "inputs": inputs,
-                              "requested": list(request.requested_outputs or ()),
-                              "correlation_id": request.correlation_id, "flags": request.flags,
-                              "timeout": request.timeout_us, "parameters": request.parameters})
+                batch.append((rid, request.id, inputs, list(request.requested_outputs or ()),
+                              request.correlation_id, request.flags, request.timeout_us,
+                              request.parameters))
         except ArenaFull as exc:
             for rid in rids:
                 self._free_inputs(rid)
                 self.open.pop(rid, None)
             done(None, TritonError(ErrorCode.UNAVAILABLE, f"{self.label}: {exc}"))
             return
-        message = {"op": "execute", "id": rids[0], "model_name": self.ctx.model.name,
-                   "in_size": stub.inputs.arena.size, "requests": batch, "release": self.release}
+        message = (EXECUTE, rids[0], stub.inputs.arena.size, batch, self.release)
         self.release = []
         try:
             stub.submit(message, lambda reply: self._executed(rids, reply, done))
@@ -304,27 +304,30 @@ class PythonInstance(ModelInstance):
             return
         self.submit(requests, done)
 
-    def _executed(self, rids: list[int], reply: dict[str, Any] | TritonError,
+    def _executed(self, rids: list[int], reply: Message | TritonError,
                   done: BatchDone) -> None:
-        """The stub's answer to one execute (or the error that ended it)."""
+        """The stub's answer to one execute: EXECUTED, an "error" (the stub could not run
+        it), or the error that ended the stub."""
         if isinstance(reply, StubDied):
             self._died(reply)
             done(None, reply)
             return
-        assert isinstance(reply, dict)
-        error = _error((reply["code"], reply["message"]) if reply["op"] == "error"
-                       else reply.get("error"), f"{self.label}: ")
-        if error is not None:
+        if type(reply) is tuple:
+            _, _, responses, out_size, error = reply
+        else:
+            assert isinstance(reply, dict)
+            responses, out_size, error = None, 0, (reply["code"], reply["message"])
+        failure = _error(error, f"{self.label}: ")
+        if failure is not None:
             for rid in rids:
-                self._close(rid, error)
-            done(None, error)
+                self._close(rid, failure)
+            done(None, failure)
             return
-        responses = reply.get("responses")
         if responses is None:  # decoupled, or sent through the response sender
             done(None, None)
             return
         assert self.stub is not None and self.stub.outputs is not None
-        self.stub.outputs.ensure(reply["out_size"])
+        self.stub.outputs.ensure(out_size)
         out = [self._response(body) for body in responses]
         try:
             done(out, None)  # the answers first; the bookkeeping after they are on their way
@@ -333,18 +336,17 @@ class PythonInstance(ModelInstance):
                 self._free_inputs(rid)
                 self.open.pop(rid, None)
 
-    def _response(self, body: dict[str, Any]) -> InferenceResponse:
+    def _response(self, body: Response) -> InferenceResponse:
         """Copy a response's outputs out of the output arena (then the stub may reuse it)."""
         assert self.stub is not None and self.stub.outputs is not None
         view = self.stub.outputs.view
-        outputs = []
-        if "alloc" in body:  # the one allocation holding all its outputs, released once
-            self.release.append(body["alloc"])
-        for name, datatype, shape, offset, nbytes in body.get("outputs", ()):
-            outputs.append(Tensor.from_buffer(name, datatype, tuple(shape),
-                                              bytes(view[offset : offset + nbytes])))
-        return InferenceResponse(outputs=outputs, error=_error(body.get("error")),
-                                 parameters=body.get("parameters", {}))
+        outputs, alloc, error, parameters = body
+        if alloc is not None:  # the one allocation holding all its outputs, released once
+            self.release.append(alloc)
+        return InferenceResponse(
+            outputs=[Tensor.from_buffer(name, datatype, shape, bytes(view[at : at + nbytes]))
+                     for name, datatype, shape, at, nbytes in outputs],
+            error=_error(error), parameters=parameters or {})
 
     def _cancelled(self, rid: int) -> None:
         """Request ``rid`` was cancelled (on any thread): tell the stub, from the loop."""

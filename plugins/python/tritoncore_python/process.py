@@ -18,15 +18,15 @@ from tritoncore.errors import ErrorCode, TritonError
 
 import tritoncore_python
 from tritoncore_python.stub.arena import Allocator, Arena, create_fd
-from tritoncore_python.stub.channel import Decoder, encode
+from tritoncore_python.stub.channel import Decoder, Message, encode
 
 log = logging.getLogger("tritoncore_python")
 
 #: Replies to the one main-thread operation in flight (init, finalize, autocomplete); replies to
-#: executes carry the execute's id and go to its waiter.
-REPLY_OPS = frozenset({"ready", "executed", "finalized", "config", "error", "fatal"})
+#: executes (EXECUTED, or an error carrying the execute's id) go to its waiter.
+REPLY_OPS = frozenset({"ready", "finalized", "config", "error", "fatal"})
 
-Waiter = Callable[[dict[str, Any] | TritonError], None]
+Waiter = Callable[[Message | TritonError], None]
 
 
 class StubDied(TritonError):
@@ -85,7 +85,7 @@ class StubProcess:
         self._poller = for_loop(asyncio.get_running_loop())
         asyncio.get_running_loop().create_task(self._watch())
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: Message) -> None:
         """Queue a message to the stub (never blocks the loop for long: messages are small)."""
         if self.dead is not None:
             raise self.dead
@@ -104,12 +104,12 @@ class StubProcess:
         if self._poller is not None:
             self._poller.note()  # an answer (the stub's reply, its next BLS call) is due soon
 
-    def submit(self, message: dict[str, Any], waiter: Waiter) -> None:
-        """Send an execute (its ``id`` unique) and return; ``waiter`` gets the reply, or the
+    def submit(self, message: tuple[Any, ...], waiter: Waiter) -> None:
+        """Send an EXECUTE (its id unique) and return; ``waiter`` gets the reply, or the
         error that ended the stub, on the event loop."""
         if self.dead is not None:
             raise self.dead
-        self._waiters[message["id"]] = waiter
+        self._waiters[message[1]] = waiter
         self.send(message)
 
     async def call(self, message: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
@@ -139,6 +139,10 @@ class StubProcess:
             self._lost()
             return
         for msg in self._decoder.feed(data):
+            if type(msg) is tuple:  # EXECUTED
+                if (waiter := self._waiters.pop(msg[1], None)) is not None:
+                    waiter(msg)
+                continue
             op = msg["op"]
             if op in REPLY_OPS and (waiter := self._waiters.pop(msg.get("id", 0), None)):
                 waiter(msg)

@@ -1,4 +1,5 @@
-"""Framing of control messages on a stream socket: 4-byte length, then a pickled dict.
+"""Framing of control messages on a stream socket: 4-byte length, then a pickled message (a
+dict with an "op", or one of the two positional execute messages of `wire.py`).
 
 Messages are small (descriptors of tensors in the arenas, never tensor data except inline
 BLS results); pickle protocol 5 is fast and understood by every supported Python.
@@ -15,9 +16,11 @@ from os import sched_yield as yield_cpu
 from typing import Any
 
 HEADER = struct.Struct("<I")
+#: a dict with an "op", or one of the positional execute messages (``wire``)
+Message = dict[str, Any] | tuple[Any, ...]
 
 
-def encode(message: dict[str, Any]) -> bytes:
+def encode(message: Message) -> bytes:
     body = pickle.dumps(message, protocol=5)
     return HEADER.pack(len(body)) + body
 
@@ -28,7 +31,7 @@ class Decoder:
     def __init__(self) -> None:
         self.buffer = bytearray()
 
-    def feed(self, data: bytes) -> list[dict[str, Any]]:
+    def feed(self, data: bytes) -> list[Message]:
         if not self.buffer and len(data) >= HEADER.size:  # the usual case: one whole message
             (size,) = HEADER.unpack_from(data)
             if len(data) == HEADER.size + size:
@@ -73,15 +76,15 @@ class BlockingChannel:
         self.sock = sock
         self.lock = threading.Lock()
         self.decoder = Decoder()
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[Message] = []
         self.closed = False
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: Message) -> None:
         data = encode(message)
         with self.lock:
             self.sock.sendall(data)
 
-    def recv(self, wait: bool = True, spin_ns: int = 0) -> dict[str, Any] | None:
+    def recv(self, wait: bool = True, spin_ns: int = 0) -> Message | None:
         """The next message; None when the server closed the channel (or, with
         ``wait=False``, when no whole message has arrived yet). ``spin_ns``: poll that long
         before sleeping. Callers serialize receives."""

@@ -230,16 +230,16 @@ class InferenceRequest:
         self._release_flags = TRITONSERVER_REQUEST_RELEASE_ALL
 
     @classmethod
-    def _received(cls, model_name: str, inputs: list[Tensor], fields: dict[str, Any],
-                  rid: int) -> InferenceRequest:
-        """A request of an execute message, without ``__init__``'s keyword handling (the
-        fields are fresh from the wire: only their types are checked)."""
-        requested = fields["requested"]
-        parameters = fields["parameters"]
+    def _received(cls, model_name: str, inputs: list[Tensor], entry: tuple[Any, ...],
+                  requested: list[str]) -> InferenceRequest:
+        """A request of an EXECUTE message (``entry``: its fields, ``stub/wire.py``), without
+        ``__init__``'s keyword handling (the fields are fresh from the wire: only their types
+        are checked); ``requested``: the outputs it asks for."""
+        rid, request_id, _, _, correlation_id, flags, timeout, parameters = entry
         if type(requested) is not list or type(parameters) is not dict:
-            request = cls(model_name, inputs, requested, correlation_id=fields["correlation_id"],
-                          request_id=fields["id"], flags=fields["flags"],
-                          timeout=fields["timeout"], parameters=parameters)
+            request = cls(model_name, inputs, requested, correlation_id=correlation_id,
+                          request_id=request_id, flags=flags, timeout=timeout,
+                          parameters=parameters)
             request._rid = rid
             return request
         request = cls.__new__(cls)
@@ -247,10 +247,10 @@ class InferenceRequest:
         request._inputs = inputs
         request._requested = requested
         request._model_version = -1
-        request._correlation_id = fields["correlation_id"]
-        request._request_id = fields["id"]
-        request._flags = fields["flags"]
-        request._timeout = fields["timeout"]
+        request._correlation_id = correlation_id
+        request._request_id = request_id
+        request._flags = flags
+        request._timeout = timeout
         request._parameters = parameters
         request._rid = rid
         request._sender = None

@@ -22,8 +22,9 @@ from tritoncore import dtypes, heap
 
 from tritoncore_python.stub import pb_utils as pb
 from tritoncore_python.stub.arena import ALIGN, Allocator, Arena, ArenaFull, ClientRegions
-from tritoncore_python.stub.channel import BlockingChannel, PollGate
-from tritoncore_python.stub.wire import from_bytes, host_array, to_bytes
+from tritoncore_python.stub.channel import BlockingChannel, Message, PollGate
+from tritoncore_python.stub.wire import (EXECUTED, Response, failed, from_bytes, host_array,
+                                         to_bytes)
 
 # pb_utils is importable under Triton's module name inside the stub.
 sys.modules.setdefault("triton_python_backend_utils", pb)
@@ -58,6 +59,7 @@ class Runtime:
         self.outputs = outputs
         self.out_lock = threading.Lock()
         self.model_dir = ""
+        self.model_name = ""
         self.reply_poll_ns = 0
         #: the config's outputs: what a request that names none asks for (as in Triton)
         self.output_names: list[str] = []
@@ -69,7 +71,7 @@ class Runtime:
         self.loop.add_reader(channel.sock.fileno(), self._pump)
         self.read_lock = threading.Lock()
         self.client_shm = ClientRegions()
-        self.backlog: collections.deque[dict[str, Any]] = collections.deque()
+        self.backlog: collections.deque[Message] = collections.deque()
         self.expected_ns = 0  # when the server expects to send the next batch (monotonic)
 
     # -- tensors -----------------------------------------------------------------------------
@@ -164,26 +166,21 @@ class Runtime:
                 for offset in offsets:
                     self.outputs.free(offset)
 
-    def encode_response(self, response: Any, requested: Sequence[str] = ()) -> dict[str, Any]:
+    def encode_response(self, response: Any, requested: Sequence[str] = ()) -> Response:
         """A response to a request that asked for ``requested`` outputs, for the server."""
         if not isinstance(response, pb.InferenceResponse):
-            return {"error": (pb.TritonError.INTERNAL,
-                              f"expected an InferenceResponse, got {type(response).__name__}")}
+            return failed(pb.TritonError.INTERNAL,
+                          f"expected an InferenceResponse, got {type(response).__name__}")
         try:
             outputs, alloc = self.write_outputs(response.output_tensors(),
                                                 self.wanted(requested))
         except ArenaFull as exc:
-            return {"error": (pb.TritonError.UNAVAILABLE, str(exc))}
+            return failed(pb.TritonError.UNAVAILABLE, str(exc))
         except Exception as exc:  # noqa: BLE001 - a bad output becomes this response's error
-            return {"error": error_tuple(exc)}
-        encoded: dict[str, Any] = {"outputs": outputs}
-        if alloc is not None:
-            encoded["alloc"] = alloc  # the server releases it once
-        if response.has_error():
-            encoded["error"] = error_tuple(response.error())  # type: ignore[arg-type]
-        if response._parameters:
-            encoded["parameters"] = response._parameters
-        return encoded
+            return failed(*error_tuple(exc))
+        error = response.error()
+        return (outputs, alloc, None if error is None else error_tuple(error),
+                response._parameters or None)
 
     # -- what pb_utils calls -----------------------------------------------------------------
     def send_response(self, rid: int, response: Any, flags: int, requested: Sequence[str]) -> None:
@@ -210,8 +207,12 @@ class Runtime:
         self.channel.send(msg)
 
     # -- receiving: whichever thread needs progress reads (one at a time) ---------------------
-    def dispatch(self, msg: dict[str, Any]) -> None:
+    def dispatch(self, msg: Message) -> None:
         """Handle a message at once, or keep it for the main loop (model operations)."""
+        if type(msg) is tuple:  # an EXECUTE
+            self.free(msg[4])
+            self.backlog.append(msg)
+            return
         op = msg["op"]
         if op == "reply":
             self.free(msg.get("release"))
@@ -259,7 +260,7 @@ class Runtime:
             else:
                 event.wait(0.002)
 
-    def next_operation(self, spin_ns: int = 0) -> dict[str, Any]:
+    def next_operation(self, spin_ns: int = 0) -> Message:
         """The next initialize/execute/finalize/autocomplete message for the main thread,
         polled for ``spin_ns`` before the stub sleeps (and, once the server said a batch is
         expected, until it is due)."""
@@ -397,6 +398,7 @@ class Stub:
     def initialize(self, msg: dict[str, Any]) -> dict[str, Any]:
         args = msg["args"]
         self.rt.model_dir = os.path.join(args["model_repository"], args["model_version"])
+        self.rt.model_name = args["model_name"]
         config = json.loads(args["model_config"])
         self.rt.declare_outputs([o["name"] for o in config.get("output", ())])
         self.model = self.load_module(msg["model_path"]).TritonPythonModel()
@@ -404,42 +406,44 @@ class Stub:
             self.run_maybe_async(self.model.initialize(args))
         return {"op": "ready"}
 
-    def execute(self, msg: dict[str, Any]) -> dict[str, Any]:
+    def execute(self, msg: tuple[Any, ...]) -> tuple[Any, ...]:
+        """An EXECUTE message (``wire``): the model's execute on its requests; EXECUTED."""
+        _, call, in_size, entries, _ = msg
         rt = self.rt
-        rt.inputs.ensure(msg["in_size"])
-        model_name = msg["model_name"]
-        requests = []
-        for d in msg["requests"]:
-            if not d["requested"]:
-                d["requested"] = rt.output_names
-            requests.append(pb.InferenceRequest._received(
-                model_name, rt.read_tensors(d["inputs"]), d, d["rid"]))
-        reply: dict[str, Any] = {"op": "executed", "id": msg["id"]}
+        rt.inputs.ensure(in_size)
+        model_name = rt.model_name
+        received = pb.InferenceRequest._received
+        requests = [received(model_name, rt.read_tensors(e[2]), e, e[3] or rt.output_names)
+                    for e in entries]
         try:
             result = self.run_maybe_async(self.model.execute(requests))
         except BaseException as exc:  # noqa: BLE001 - reported to every request of the batch
-            reply["error"] = error_tuple(exc)
-            return reply
-        if result is not None:
-            if not isinstance(result, (list, tuple)):
-                reply["error"] = (pb.TritonError.INTERNAL,
-                                  ("execute must return a list of InferenceResponse, one per "
-                                   f"request, got {type(result).__name__}"))
-            elif len(result) != len(requests):
-                reply["error"] = (pb.TritonError.INTERNAL,
-                                  (f"execute returned {len(result)} response(s) for "
-                                   f"{len(requests)} request(s); it must return one "
-                                   "InferenceResponse per request"))
-            else:
-                reply["responses"] = [rt.encode_response(r, q._requested)
-                                      for r, q in zip(result, requests)]
-        reply["out_size"] = self.rt.outputs.arena.size
-        return reply
+            return (EXECUTED, call, None, rt.outputs.arena.size, error_tuple(exc))
+        if result is None:
+            return (EXECUTED, call, None, rt.outputs.arena.size, None)
+        error = None
+        if not isinstance(result, (list, tuple)):
+            error = ("execute must return a list of InferenceResponse, one per request, got "
+                     f"{type(result).__name__}")
+        elif len(result) != len(requests):
+            error = (f"execute returned {len(result)} response(s) for {len(requests)} "
+                     "request(s); it must return one InferenceResponse per request")
+        if error is not None:
+            return (EXECUTED, call, None, rt.outputs.arena.size, (pb.TritonError.INTERNAL, error))
+        encode = rt.encode_response
+        responses = [encode(r, q._requested) for r, q in zip(result, requests)]
+        return (EXECUTED, call, responses, rt.outputs.arena.size, None)
 
     def finalize(self) -> dict[str, Any]:
         if self.model is not None and hasattr(self.model, "finalize"):
             self.run_maybe_async(self.model.finalize())
         return {"op": "finalized"}
+
+
+def _error_reply(exc: BaseException, call: int) -> dict[str, Any]:
+    code, message = error_tuple(exc)
+    return {"op": "error", "code": code, "message": message,
+            "traceback": traceback.format_exc(), "id": call}
 
 
 def main(fds: list[int]) -> None:
@@ -449,7 +453,7 @@ def main(fds: list[int]) -> None:
     pb._RUNTIME = runtime
     stub = Stub(runtime)
     handlers = {"autocomplete": stub.autocomplete, "init": stub.initialize,
-                "execute": stub.execute, "finalize": lambda _: stub.finalize()}
+                "finalize": lambda _: stub.finalize()}
     gate = PollGate(0)  # how long to poll for the next operation after an execute
     answered = None  # when the last execute was answered
     clock = time.perf_counter_ns
@@ -459,17 +463,23 @@ def main(fds: list[int]) -> None:
         msg = runtime.next_operation(gate.budget() if answered is not None else 0)
         if answered is not None:
             gate.record(clock() - answered)
+        if type(msg) is tuple:  # an EXECUTE, the usual operation
+            try:
+                reply: Message = stub.execute(msg)
+            except BaseException as exc:  # noqa: BLE001 - reported to the server
+                reply = _error_reply(exc, msg[1])
+            channel.send(reply)
+            answered = clock()
+            continue
+        answered = None
         op = msg["op"]
         if op == "init":
             gate.budget_ns = runtime.reply_poll_ns = msg.get("busy_poll_us", 0) * 1000
         try:
             reply = handlers[op](msg)
         except BaseException as exc:  # noqa: BLE001 - reported to the server
-            code, message = error_tuple(exc)
-            reply = {"op": "error", "code": code, "message": message,
-                     "traceback": traceback.format_exc(), "id": msg.get("id", 0)}
+            reply = _error_reply(exc, 0)
         channel.send(reply)
-        answered = clock() if op == "execute" else None
         if op == "init" and reply["op"] == "ready":
             heap.settle()  # what initialize built lives as long as the stub
         if op in ("finalize", "autocomplete"):
