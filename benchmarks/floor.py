@@ -5,13 +5,17 @@ add_sub run needs: uvloop + httptools, the request JSON header cached by its byt
 FP32[4] inputs sent over a socketpair to one forked child that runs the *unmodified*
 ``add_sub/1/model.py`` through tritoncore's own ``pb_utils`` (or, with ``--raw-child``,
 computes a + b, a - b itself), and the response header prebuilt. No scheduler, statistics
-beyond a counter, cancellation, shared-memory arenas, errors or other endpoints.
+beyond a counter, cancellation, shared-memory arenas, errors or other endpoints. With
+``--poll`` a second floor server runs beside the first, both sides of it polling as tritoncore's do by default (the server's event loop through
+tritoncore's ``LoopPoller`` for 120 µs after it sends work out, the child for 400 µs after
+it answered).
 
 It measures the ceiling of the architecture (one server process + one model process) on
 this machine against the real Triton 2.51 in the same run, so a speed target can be judged
 against what is possible at all. Usage:
 
     .venv/bin/python benchmarks/floor.py [--concurrency 1 2 4] [--rounds 2] [--raw-child]
+        [--poll]
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 from peer import (ADD_SUB, PERF_ANALYZER, START_SH, free_port, start_triton, start_tritoncore,
                   stop_triton, wait_ready)
@@ -36,6 +42,8 @@ from peer import comparison_repo as write_repo
 from peer import perf_http as perf
 
 _MSG = struct.Struct("<32s")  # INPUT0 and INPUT1, FP32[4] each
+SERVER_POLL_NS = 120_000  # tritoncore's --busy-poll-microseconds default
+CHILD_POLL_NS = 400_000  # its stubs' stub-busy-poll-microseconds default
 METADATA = (b'{"name":"add_sub","versions":["1"],"platform":"python","inputs":['
             b'{"name":"INPUT0","datatype":"FP32","shape":[4]},'
             b'{"name":"INPUT1","datatype":"FP32","shape":[4]}],"outputs":['
@@ -57,7 +65,18 @@ RESPONSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n
                  % (len(RESPONSE_JSON), len(RESPONSE_JSON) + 32)) + RESPONSE_JSON
 
 
-def child(sock: socket.socket, raw: bool) -> None:
+def _receive(sock: socket.socket, poll_ns: int) -> bytes:
+    """The next bytes from ``sock``, polling up to ``poll_ns`` before sleeping in recv."""
+    deadline = time.perf_counter_ns() + poll_ns
+    while poll_ns and time.perf_counter_ns() < deadline:
+        try:
+            return sock.recv(65536, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            os.sched_yield()
+    return sock.recv(65536)
+
+
+def child(sock: socket.socket, raw: bool, poll_ns: int) -> None:
     """The model process: 32 input bytes in, 32 output bytes out, one request at a time."""
     import numpy as np
 
@@ -89,7 +108,7 @@ def child(sock: socket.socket, raw: bool) -> None:
 
     buffer = b""
     while True:
-        data = sock.recv(65536)
+        data = _receive(sock, poll_ns)
         if not data:
             os._exit(0)
         buffer += data
@@ -101,8 +120,9 @@ def child(sock: socket.socket, raw: bool) -> None:
 
 
 class Server:
-    def __init__(self, to_child: socket.socket) -> None:
+    def __init__(self, to_child: socket.socket, poll: Any) -> None:
         self.child = to_child
+        self.poll = poll  # the loop's LoopPoller (budget 0: off)
         self.waiting: collections.deque[Connection] = collections.deque()
         self.count = 0
         self.buffer = b""
@@ -116,6 +136,7 @@ class Server:
             conn = self.waiting.popleft()
             if conn.transport is not None:
                 conn.transport.write(RESPONSE_HEAD + out)
+                self.poll.note()
 
 
 class Connection(asyncio.Protocol):
@@ -163,6 +184,7 @@ class Connection(asyncio.Protocol):
                 self.server.layouts[header] = length
             self.server.waiting.append(self)
             self.server.child.send(body[length:length + 32])
+            self.server.poll.note()
             return
         if url.endswith(b"/stats"):
             n = self.server.count
@@ -182,17 +204,20 @@ class Connection(asyncio.Protocol):
                              b"Content-Length: %d\r\n\r\n%s" % (len(doc), doc))
 
 
-def serve(port: int, raw: bool) -> None:
+def serve(port: int, raw: bool, poll: bool) -> None:
     parent, kid = socket.socketpair()
     if os.fork() == 0:
         parent.close()
-        child(kid, raw)
+        child(kid, raw, CHILD_POLL_NS if poll else 0)
     kid.close()
     import uvloop
+    from tritoncore import loop_poll
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = Server(parent)
+        poller = loop_poll.for_loop(loop)
+        poller.budget_ns = SERVER_POLL_NS if poll else 0
+        server = Server(parent, poller)
         parent.setblocking(False)
         loop.add_reader(parent.fileno(), server.readable)
         srv = await loop.create_server(lambda: Connection(server), "127.0.0.1", port)
@@ -207,26 +232,34 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--interval-ms", type=int, default=2000)
     ap.add_argument("--raw-child", action="store_true", help="the child skips pb_utils")
+    ap.add_argument("--poll", action="store_true",
+                    help="also a floor whose server and child poll as tritoncore's do")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
-        serve(args.serve, args.raw_child)
+        serve(args.serve, args.raw_child, args.poll)
         return 0
     if not PERF_ANALYZER.exists() or not START_SH.exists():
         print("needs ../shared/peer-triton/install.sh (Triton 2.51 and perf_analyzer)")
         return 2
     work = Path(tempfile.mkdtemp(prefix="floor_"))
-    floor_port = free_port()
-    procs = [subprocess.Popen([sys.executable, __file__, "--serve", str(floor_port)]
-                              + (["--raw-child"] if args.raw_child else []),
-                              start_new_session=True)]
+    floors = [("floor", [])] + ([("floor, polling", ["--poll"])] if args.poll else [])
+    floor_ports = []
+    procs = []
+    for _, extra in floors:
+        floor_ports.append(free_port())
+        procs.append(subprocess.Popen([sys.executable, __file__, "--serve", str(floor_ports[-1])]
+                                      + (["--raw-child"] if args.raw_child else []) + extra,
+                                      start_new_session=True))
     triton_port = None
     try:
-        wait_ready(floor_port)
+        for port in floor_ports:
+            wait_ready(port)
         tc, tc_port = start_tritoncore(write_repo(work / "tc", False))
         procs.append(tc)
         triton_port, _ = start_triton(write_repo(work / "triton", False))
-        targets = [("triton", triton_port), ("tritoncore", tc_port), ("floor", floor_port)]
+        targets = [("triton", triton_port), ("tritoncore", tc_port),
+                   *((label, port) for (label, _), port in zip(floors, floor_ports))]
         results: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
         for c in args.concurrency:
             for _ in range(args.rounds):
@@ -248,8 +281,9 @@ def main() -> int:
     finally:
         if triton_port is not None:
             stop_triton(triton_port)
-        os.killpg(procs[0].pid, signal.SIGTERM)  # the floor server and its child
-        for p in procs[1:]:
+        for p in procs[:len(floors)]:
+            os.killpg(p.pid, signal.SIGTERM)  # a floor server and its child
+        for p in procs[len(floors):]:
             p.terminate()
         for p in procs:
             p.wait(30)
