@@ -68,6 +68,8 @@ def decode_twice(server: Any, msg: pb.ModelInferRequest) -> tuple[codec.Decoded,
     codec.remember(payload, msg, parsed)
     cached = codec.decode_cached(server, payload)
     assert cached is not None
+    # the layout a model's admission checks once; a parsed request has none
+    assert parsed.request.layout is None and cached.request.layout is not None
     return parsed, cached
 
 

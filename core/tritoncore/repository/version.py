@@ -266,7 +266,11 @@ def _failure_reason(error: TritonError | None) -> str:
 
 def gpu_input_bytes(request: InferenceRequest) -> int:
     """Bytes of ``request``'s inputs that sit in GPU memory."""
-    return sum(t.byte_size for t in request.inputs.values() if t.memory is MemoryKind.GPU)
+    nbytes = 0
+    for t in request.inputs.values():  # a loop, not sum() over a generator: once a request
+        if t.memory is MemoryKind.GPU:
+            nbytes += t.byte_size
+    return nbytes
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

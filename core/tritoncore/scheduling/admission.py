@@ -29,6 +29,9 @@ def _fits(expected: tuple[int, ...], actual: tuple[int, ...]) -> bool:
                                                 for e, a in zip(expected, actual))
 
 
+_PASSED_LIMIT = 256
+
+
 class Admission:
     """The checks of one model config: input names and types, shapes with the batch
     dimension, the batch size limit, requested outputs, sequence fields."""
@@ -44,9 +47,22 @@ class Admission:
         self.required = [n for n, s in self.inputs.items() if not s.optional]
         self.outputs = dict.fromkeys(o.name for o in config.output)  # in config order
         self.sequences = config.HasField("sequence_batching") or is_ensemble(config)
+        #: id -> layout of the frontends' kept layouts whose requests passed (each kept
+        #: alive here, so its id is not reused meanwhile)
+        self._passed: dict[int, object] = {}
 
     def check(self, request: InferenceRequest) -> None:
         """Raise INVALID_ARG with a message saying what to fix when ``request`` does not fit."""
+        layout = request.layout
+        if layout is not None and id(layout) in self._passed:
+            return
+        self._check(request)
+        if layout is not None:
+            if len(self._passed) >= _PASSED_LIMIT:
+                self._passed.clear()
+            self._passed[id(layout)] = layout
+
+    def _check(self, request: InferenceRequest) -> None:
         model = self.model
         if (not self.sequences
                 and (request.flags or request.correlation_id not in (0, "", None))):

@@ -134,6 +134,10 @@ class InferenceRequest:
     sender: ResponseSender | None = None
     arrival_ns: int = field(default_factory=time.monotonic_ns)
     cancelled: CancelFlag = field(default_factory=CancelFlag)
+    #: the frontend's kept layout this request was decoded from, if any: every request
+    #: decoded from one has the same inputs' names, types and shapes, parameters and requested
+    #: outputs, so a model's admission checks a layout once
+    layout: object | None = None
 
     def send(self, response: InferenceResponse | None = None, final: bool = False) -> None:
         """Send through this request's sender (decoupled backends call this)."""

@@ -208,7 +208,8 @@ class Layout:
                 next_raw += 1
             else:
                 inputs[name] = input_from_shm(server, name, datatype, shape, ref)
-        request = InferenceRequest(self.model_name, inputs, self.version, id=self.id)
+        request = InferenceRequest(self.model_name, inputs, self.version, id=self.id,
+                                   layout=self)
         if self.parameters:
             apply_request_parameters(request, self.parameters)
         if self.outputs:

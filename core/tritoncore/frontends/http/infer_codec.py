@@ -199,7 +199,7 @@ class _Layout:
             else:
                 tensors[name] = input_from_shm(server, name, datatype, shape, place)
         _check_all_used(offset, len(view))
-        request = InferenceRequest(model_name, tensors, version, id=self.id)
+        request = InferenceRequest(model_name, tensors, version, id=self.id, layout=self)
         if self.parameters:
             apply_request_parameters(request, self.parameters)
         if self.outputs:
