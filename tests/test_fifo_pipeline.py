@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tritoncore.backend import BatchDone, ModelInstance
@@ -85,6 +86,27 @@ def test_least_busy_instance_first_and_at_most_depth_each() -> None:
             "1": [[2.0]], "2": [[4.0]], "3": [[6.0]], "4": [[8.0]]}
         assert all(len(v) == 1 and v[0].final for v in answers.got.values())
         await asyncio.wait_for(scheduler.drain(), 1)
+
+    asyncio.run(go())
+
+
+def test_drain_waits_for_every_outstanding_request() -> None:
+    async def go() -> None:
+        scheduler, (a,) = setup([1])
+        answers = Answers()
+        for i in range(2):
+            scheduler.enqueue(answers.request(str(i), float(i)))
+        drains = [asyncio.ensure_future(scheduler.drain()) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        with pytest.raises(TritonError, match="unloading"):
+            scheduler.enqueue(answers.request("late", 9.0))
+        a.finish_oldest()  # "1" is still queued behind it
+        await asyncio.sleep(0.01)
+        assert not any(d.done() for d in drains) and a.seen == ["0", "1"]
+        a.finish_oldest()
+        await asyncio.wait_for(asyncio.gather(*drains), 1)
+        assert sorted(answers.got) == ["0", "1"]
+        await asyncio.wait_for(scheduler.drain(), 1)  # nothing outstanding: at once
 
     asyncio.run(go())
 

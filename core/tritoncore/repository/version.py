@@ -156,10 +156,6 @@ class LoadedVersion:
                     stats.request_done(response.error is None, elapsed,
                                        _failure_reason(response.error))
 
-        def refuse(error: TritonError) -> None:  # a refusal after submit() returned
-            stats.request_done(False, time.monotonic_ns() - arrival, "REJECTED")
-            deliver(InferenceResponse(error=error, final=True))
-
         request.sender = ResponseSender(counted)
         if not self.model.accepts_gpu_inputs:
             nbytes = gpu_input_bytes(request)
@@ -167,7 +163,7 @@ class LoadedVersion:
                 loop = _running_loop()
                 if loop is not None and self._inputs.defers(nbytes):
                     self._inputs.defer(functools.partial(self._stage_then_queue, request,
-                                                         loop, refuse))
+                                                         loop, deliver))
                     return
                 if nbytes:
                     stage_gpu_inputs(request)
@@ -186,8 +182,14 @@ class LoadedVersion:
         deliver(response)
 
     def _stage_then_queue(self, request: InferenceRequest, loop: asyncio.AbstractEventLoop,
-                          refuse: Callable[[TritonError], None]) -> None:
-        """On a copy thread: the GPU inputs to the host, then queue on the loop."""
+                          deliver: Callable[[InferenceResponse], None]) -> None:
+        """On a copy thread: the GPU inputs to the host, then queue on the loop (a refusal
+        goes to ``deliver``, counted as a rejected request)."""
+
+        def refuse(error: TritonError) -> None:
+            self.stats.request_done(False, time.monotonic_ns() - request.arrival_ns, "REJECTED")
+            deliver(InferenceResponse(error=error, final=True))
+
         try:
             stage_gpu_inputs(request)
         except Exception as exc:  # noqa: BLE001 - becomes the request's error

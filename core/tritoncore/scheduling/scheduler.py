@@ -28,8 +28,7 @@ class Scheduler(abc.ABC):
         self.model_name = model_name
         self.runners = runners
         self._outstanding = 0  # queued or running requests
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._idle: asyncio.Event | None = None  # a drain's: set when nothing is outstanding
         self._accepting = False
 
     def start(self) -> None:
@@ -41,7 +40,6 @@ class Scheduler(abc.ABC):
             raise TritonError(ErrorCode.UNAVAILABLE, f"model '{self.model_name}' is unloading")
         self._admit(request)
         self._outstanding += 1
-        self._idle.clear()
         self._queued()
 
     def _queued(self) -> None:
@@ -61,7 +59,8 @@ class Scheduler(abc.ABC):
         self._outstanding -= count
         if self._outstanding <= 0:
             self._outstanding = 0
-            self._idle.set()
+            if self._idle is not None:
+                self._idle.set()
 
     def _cancelled(self, request: InferenceRequest) -> bool:
         if request.is_cancelled and request.sender is not None:
@@ -74,7 +73,10 @@ class Scheduler(abc.ABC):
     async def drain(self) -> None:
         """Stop accepting and wait until every queued request has run."""
         self._accepting = False
-        await self._idle.wait()
+        while self._outstanding > 0:  # an event only while someone waits: none per request
+            if self._idle is None or self._idle.is_set():
+                self._idle = asyncio.Event()
+            await self._idle.wait()
 
     async def stop(self) -> None:
         """Drain; subclasses then end what they run."""
