@@ -14,7 +14,8 @@ B's CPU per request (server and stubs; steadier than throughput on a shared VM).
 
 ``--a-args`` / ``--b-args`` (one string, split like a shell line; write them with ``=``) go
 to ``tritoncore serve`` of A / B, so one tree can be compared with itself under two
-settings (``--base HEAD`` without changes). Needs ``../shared/peer-triton/install.sh``.
+settings (``--base HEAD`` without changes); ``--a-python`` / ``--b-python`` run A / B on
+another interpreter (of an environment where tritoncore is installed). Needs ``../shared/peer-triton/install.sh``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def main() -> None:
     ap.add_argument("--model", choices=MODELS, default="add_sub")
     ap.add_argument("--a-args", default="", help="extra `tritoncore serve` arguments for A")
     ap.add_argument("--b-args", default="", help="extra `tritoncore serve` arguments for B")
+    ap.add_argument("--a-python", default=sys.executable,
+                    help="the interpreter of A's server and stubs (an environment with "
+                         "tritoncore installed; default: this one)")
+    ap.add_argument("--b-python", default=sys.executable, help="the same for B")
     opts = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tritoncore-ab-"))
     base = work / "base"
@@ -60,9 +65,11 @@ def main() -> None:
     triton_port = None
     try:
         repo = repository(work / "repo", opts.model)
-        a, a_port = start_tritoncore(repo, shlex.split(opts.a_args), tree=base)
+        a, a_port = start_tritoncore(repo, shlex.split(opts.a_args), tree=base,
+                                     python=opts.a_python)
         servers.append(a)
-        b, b_port = start_tritoncore(repo, shlex.split(opts.b_args), tree=ROOT)
+        b, b_port = start_tritoncore(repo, shlex.split(opts.b_args), tree=ROOT,
+                                     python=opts.b_python)
         servers.append(b)
         triton_port, _ = start_triton(repository(work / "t", opts.model))
         ports = {"triton": triton_port, "A": a_port, "B": b_port}

@@ -92,17 +92,19 @@ def stop_triton(http_port: int) -> None:
 
 
 def start_tritoncore(repo: Path, args: Sequence[str] = (), tree: Path | None = None,
-                     log: Path | None = None) -> tuple[subprocess.Popen[bytes], int]:
+                     log: Path | None = None, python: str = sys.executable,
+                     ) -> tuple[subprocess.Popen[bytes], int]:
     """``tritoncore serve`` of ``repo`` on free ports, HTTP on 127.0.0.1, once ready: the
     process and its HTTP port. ``tree``: a checkout whose sources it runs (default: the
-    installed ones); ``log``: where its output goes (default: nowhere)."""
+    installed ones); ``log``: where its output goes (default: nowhere); ``python``: the
+    interpreter (of an environment with tritoncore installed; its stubs run on it too)."""
     port = free_port()
     env = None
     if tree is not None:
         env = {**os.environ, "PYTHONPATH": f"{tree / 'core'}:{tree / 'plugins' / 'python'}"}
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tritoncore", "serve", "--model-repository", str(repo),
+        [python, "-m", "tritoncore", "serve", "--model-repository", str(repo),
          "--http-address", "127.0.0.1", "--http-port", str(port),
          "--grpc-port", str(free_port()), "--metrics-port", str(free_port()), *args],
         env=env, stdout=out, stderr=subprocess.STDOUT)

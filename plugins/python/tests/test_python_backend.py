@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -344,8 +345,11 @@ def test_execution_env_path(repo: Path, tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     add(repo, "add_sub")
     with_numpy = repo / "add_sub" / "env"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages",
-                    str(with_numpy)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(with_numpy)], check=True)
+    # numpy from this test's own environment (a .pth file; the base interpreter's
+    # site-packages, which --system-site-packages would add, need not have it)
+    lib = with_numpy / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    (lib / "site-packages" / "outer.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     shutil.copytree(repo / "add_sub", repo / "add_sub_bare")
     for name, env in (("add_sub", "$$TRITON_MODEL_DIRECTORY/env"), ("add_sub_bare", str(bare))):
         config = repo / name / "config.pbtxt"
