@@ -105,6 +105,29 @@ def test_from_buffer_keeps_its_wire_bytes_and_views_them_lazily(
     assert (renamed.name, renamed.to_wire(), renamed.data is array) == ("y", body, True)
 
 
+@given(st.sampled_from(dtypes.TABLE), st.lists(st.integers(0, 4), max_size=3), st.data())
+def test_from_wire_is_from_buffer_for_bytes_that_fit(dt: dtypes.DataType, shape: list[int],
+                                                     data: st.DataObject) -> None:
+    count = int(np.prod(shape))
+    if dt.is_bytes:
+        wire = serialize_bytes(np.array(data.draw(st.lists(st.binary(max_size=5), min_size=count,
+                                                            max_size=count)), dtype=np.object_))
+    else:
+        wire = data.draw(st.binary(min_size=dt.byte_size * count, max_size=dt.byte_size * count))
+    body = memoryview(b"head" + wire)[4:]
+    fast = Tensor.from_wire("x", dt.name, tuple(shape), body)
+    slow = Tensor.from_buffer("x", dt.name, tuple(shape), body)
+    assert (fast.name, fast.datatype, fast.shape, fast.memory) == \
+        (slow.name, slow.datatype, slow.shape, slow.memory)
+    assert bytes(fast.to_wire()) == bytes(slow.to_wire()) == wire
+    assert fast.data.shape == slow.data.shape == tuple(shape)
+    if dt.is_bytes:
+        assert fast.data.tolist() == slow.data.tolist()
+    else:  # the same bytes (NaN is not equal to itself)
+        assert fast.data.tobytes() == slow.data.tobytes() == wire
+        assert fast.to_wire() is body  # no copy
+
+
 def test_assigning_data_drops_the_wire_bytes() -> None:
     tensor = Tensor.from_buffer("x", "INT32", (2,), b"\x01\0\0\0\x02\0\0\0")
     tensor.data = np.array([7, 8], dtype=np.int32)

@@ -127,6 +127,17 @@ class Tensor:
             tensor._data = np.ndarray(shape, dtype, buffer)
         return tensor
 
+    @classmethod
+    def from_wire(cls, name: str, datatype: str, shape: tuple[int, ...], buffer: Any) -> Tensor:
+        """:meth:`from_buffer` for bytes known to fit ``shape`` (an input of a kept request
+        layout whose sizes were checked when it was first parsed, the outputs a model process
+        wrote): fixed-size types without its checks; BYTES are parsed as there."""
+        if datatype == "BYTES":
+            return cls.from_buffer(name, datatype, shape, buffer)
+        tensor = cls(name, datatype, shape, None)
+        tensor._wire = buffer
+        return tensor
+
     def as_numpy(self) -> np.ndarray:
         """The CPU array (no copy)."""
         if self.memory is MemoryKind.GPU:

@@ -344,7 +344,7 @@ class PythonInstance(ModelInstance):
         if alloc is not None:  # the one allocation holding all its outputs, released once
             self.release.append(alloc)
         return InferenceResponse(
-            outputs=[Tensor.from_buffer(name, datatype, shape, bytes(view[at : at + nbytes]))
+            outputs=[Tensor.from_wire(name, datatype, shape, bytes(view[at : at + nbytes]))
                      for name, datatype, shape, at, nbytes in outputs],
             error=_error(error), parameters=parameters or {})
 

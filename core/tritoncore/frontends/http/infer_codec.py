@@ -126,12 +126,14 @@ def _raw_input(loaded: Any, body: Any) -> dict[str, Tensor]:
 
 
 def _binary_input(name: str, datatype: str, shape: tuple[int, ...], view: memoryview,
-                  offset: int, size: int) -> Tensor:
-    """Input ``name``: ``size`` bytes of the body at ``offset`` (a view, no copy)."""
+                  offset: int, size: int, fits: bool = False) -> Tensor:
+    """Input ``name``: ``size`` bytes of the body at ``offset`` (a view, no copy); ``fits``:
+    ``size`` is known to fit ``shape`` (a kept layout's, checked when it was parsed)."""
     if offset + size > len(view):
         raise invalid_arg(f"input '{name}': {BINARY_DATA_SIZE} {size} runs past the end "
                           f"of the body ({len(view) - offset} bytes of binary data left)")
-    return Tensor.from_buffer(name, datatype, shape, view[offset:offset + size])
+    make = Tensor.from_wire if fits else Tensor.from_buffer
+    return make(name, datatype, shape, view[offset:offset + size])
 
 
 def _check_all_used(offset: int, end: int) -> None:
@@ -194,7 +196,7 @@ class _Layout:
         tensors = {}
         for name, datatype, shape, place in self.inputs:
             if type(place) is int:
-                tensors[name] = _binary_input(name, datatype, shape, view, offset, place)
+                tensors[name] = _binary_input(name, datatype, shape, view, offset, place, True)
                 offset += place
             else:
                 tensors[name] = input_from_shm(server, name, datatype, shape, place)
