@@ -103,24 +103,29 @@ class Runtime:
         """A response's outputs (those in ``wanted``), copied into ONE allocation of the
         output arena: their descriptors, and the allocation's offset (None when they hold no
         bytes), which the server releases once it has copied them out."""
-        if wanted is not None:
-            tensors = [t for t in tensors if t.name() in wanted]
         plan = []
         total = 0
         for t in tensors:
-            data = t._data if type(t) is pb.Tensor else None
-            dt = t._dt if data is not None else None
-            if (type(data) is np.ndarray and dt is not None and dt is not _BYTES
-                    and data.flags.c_contiguous and data.dtype.byteorder != ">"):
-                # a numpy tensor already in wire layout: copied as it is
-                plan.append((t._name, dt.name, data.shape, data, data.nbytes, total))
-                nbytes = data.nbytes
-            else:
-                datatype = t.datatype
-                wire = to_bytes(host_array(t._data), datatype)
-                nbytes = len(wire) if isinstance(wire, bytes) else wire.nbytes
-                plan.append((t.name(), datatype, tuple(t.shape()), wire, nbytes, total))
-            total += -(-nbytes // ALIGN) * ALIGN
+            if type(t) is pb.Tensor:
+                name = t._name
+                if wanted is not None and name not in wanted:
+                    continue
+                data = t._data
+                dt = t._dt
+                if (type(data) is np.ndarray and dt is not None and dt is not _BYTES
+                        and data.flags.c_contiguous and data.dtype.byteorder != ">"):
+                    # a numpy tensor already in wire layout: copied as it is
+                    nbytes = data.nbytes
+                    plan.append((name, dt.name, data.shape, data, nbytes, total))
+                    total += (nbytes + ALIGN - 1) & -ALIGN
+                    continue
+            elif wanted is not None and t.name() not in wanted:
+                continue
+            datatype = t.datatype
+            wire = to_bytes(host_array(t._data), datatype)
+            nbytes = len(wire) if isinstance(wire, bytes) else wire.nbytes
+            plan.append((t.name(), datatype, tuple(t.shape()), wire, nbytes, total))
+            total += (nbytes + ALIGN - 1) & -ALIGN
         if not total:
             return [(name, datatype, shape, 0, 0) for name, datatype, shape, _, _, _ in plan], None
         with self.out_lock:
