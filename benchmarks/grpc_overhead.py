@@ -67,7 +67,8 @@ def perf(model: str, url: str, pid: int, concurrency: int, interval_ms: int,
     """(infer/s, p99 µs, server CPU µs per request) of one perf_analyzer run."""
     cmd = [str(PERF_ANALYZER), "-m", model, "-i", "grpc", "-u", url,
            "--concurrency-range", str(concurrency), "--measurement-interval", str(interval_ms),
-           "--percentile", "99", "-s", "100", "-r", "6"]
+           "--percentile", "99", "-s", "10000", "-r", "3"]  # 3 fixed windows, as ab.py: p99
+    # on the shared VM can move by more than 100% between windows, and then no run "stabilizes"
     if shm:
         cmd += ["--shared-memory", "system"]
     count, cpu = successes(url, model), tree_cpu(pid)
