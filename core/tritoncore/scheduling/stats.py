@@ -42,6 +42,13 @@ class ModelStats:
     failures: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAILURE_REASONS, 0))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def __post_init__(self) -> None:
+        # the Durations every batch adds to, without a lookup or a call each
+        r = self.requests
+        self._each_batch = (r["queue"], r["compute_input"], r["compute_infer"],
+                            r["compute_output"])
+        self._per_size: dict[int, tuple[Duration, Duration, Duration]] = {}
+
     def request_done(self, ok: bool, duration_ns: int, reason: str = "BACKEND") -> None:
         """A request got its final response (successful or not; ``reason``: why it failed)."""
         with self._lock:
@@ -60,20 +67,31 @@ class ModelStats:
 
         Every stage is counted even at 0 ns: perf_analyzer requires equal stage counts.
         """
+        queue, c_input, c_infer, c_output = self._each_batch
         with self._lock:
             self.execution_count += 1
             self.inference_count += batch_size
-            r = self.requests
-            r["queue"].add(queue_ns, requests)
-            r["compute_input"].add(input_ns, requests)
-            r["compute_infer"].add(infer_ns, requests)
-            r["compute_output"].add(output_ns, requests)
-            per_batch = self.batches.get(batch_size)
-            if per_batch is None:
-                per_batch = self.batches[batch_size] = {k: Duration() for k in STAGES}
-            per_batch["compute_input"].add(input_ns)
-            per_batch["compute_infer"].add(infer_ns)
-            per_batch["compute_output"].add(output_ns)
+            queue.count += requests
+            queue.ns += queue_ns
+            c_input.count += requests
+            c_input.ns += input_ns
+            c_infer.count += requests
+            c_infer.ns += infer_ns
+            c_output.count += requests
+            c_output.ns += output_ns
+            sized = self._per_size.get(batch_size)
+            if sized is None:
+                stages = self.batches[batch_size] = {k: Duration() for k in STAGES}
+                sized = self._per_size[batch_size] = (stages["compute_input"],
+                                                      stages["compute_infer"],
+                                                      stages["compute_output"])
+            b_input, b_infer, b_output = sized
+            b_input.count += 1
+            b_input.ns += input_ns
+            b_infer.count += 1
+            b_infer.ns += infer_ns
+            b_output.count += 1
+            b_output.ns += output_ns
 
     def as_json(self, name: str, version: int) -> dict[str, Any]:
         """Triton's ``model_stats`` entry."""
