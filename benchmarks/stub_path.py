@@ -5,7 +5,8 @@ run bare, as ``floor.py``'s child does (inputs wrapped, execute, output bytes jo
 
     .venv/bin/python benchmarks/stub_path.py [--iterations 50000] [--rounds 3]
 
-No sockets, no server: the difference is the stub's protocol and bookkeeping alone. Real runs
+No server: the difference is the stub's protocol and bookkeeping alone ("stub loop" adds the
+stub's socket, a send and a receive of a socket pair, and its main loop's reading). Real runs
 cost about three times these warm figures (cold caches after every wake-up), so a microsecond
 here is roughly three of the stub's CPU per request under perf_analyzer.
 """
@@ -45,7 +46,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import socket
-    ours, _theirs = socket.socketpair()
+    ours, theirs = socket.socketpair()
     rt = Runtime(channel.BlockingChannel(ours), _arena(), Allocator(_arena(), ARENA_BYTES))
     pb_utils._RUNTIME = rt
     stub = Stub(rt)
@@ -66,6 +67,14 @@ def main() -> None:
         rt.free([response[1] for response in reply[2]])  # what the server releases
         return channel.encode(reply)
 
+    def stub_loop() -> None:
+        """The same through the stub's socket and its main loop's receive and send."""
+        theirs.sendall(wire)
+        reply = stub.execute(rt.next_operation())  # type: ignore[arg-type]
+        rt.channel.send(reply)
+        theirs.recv(1 << 16)
+        rt.free([response[1] for response in reply[2]])
+
     fp32 = dtypes.by_name("FP32")
     entry = (1, "", None, ["OUTPUT0", "OUTPUT1"], 0, 0, 0, {})
     model = stub.model
@@ -77,7 +86,7 @@ def main() -> None:
         response = model.execute([request])[0]
         return b"".join(t.as_numpy().tobytes() for t in response.output_tensors())
 
-    for name, fn in (("stub path", stub_path), ("bare model", bare)):
+    for name, fn in (("stub path", stub_path), ("stub loop", stub_loop), ("bare model", bare)):
         times = timeit.repeat(fn, number=args.iterations, repeat=args.rounds)
         print(f"{name}: {min(times) / args.iterations * 1e6:.2f} µs a request "
               f"(best of {args.rounds} x {args.iterations})")

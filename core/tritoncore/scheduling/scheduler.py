@@ -183,4 +183,5 @@ class FifoScheduler(Scheduler):
         self.finished(1)
         self.busy[runner] -= 1
         self._room += 1
-        self._dispatch()
+        if self.queue:
+            self._dispatch()
