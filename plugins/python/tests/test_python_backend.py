@@ -398,6 +398,37 @@ def test_inputs_in_client_shm_reach_the_stub_without_a_copy(repo: Path) -> None:
         os.unlink(f"/dev/shm{key}")
 
 
+def test_a_stub_that_cannot_read_an_input_fails_that_request_only(repo: Path) -> None:
+    """The client's shm object is gone before the stub maps it: the stub cannot run the
+    execute at all (not the model's error), the request gets the stub's error, and the next
+    request is served."""
+    from tritoncore.frontends.shm_io import ShmRef, input_from_shm
+
+    key = f"/tc_gone_{os.getpid()}"
+    fd = os.open(f"/dev/shm{key}", os.O_CREAT | os.O_RDWR, 0o600)
+    os.ftruncate(fd, 64)
+    os.close(fd)
+
+    async def go() -> None:
+        async with serve(repo, "add_sub", allow_client_shm=True) as server:
+            server.system_shm.register("r", key, 0, 64)  # the server keeps its own mapping
+            os.unlink(f"/dev/shm{key}")
+            a = input_from_shm(server, "INPUT0", "FP32", (4,), ShmRef("r", 0, 16))
+            b = input_from_shm(server, "INPUT1", "FP32", (4,), ShmRef("r", 16, 16))
+            with pytest.raises(TritonError) as info:
+                await server.infer(InferenceRequest("add_sub", {"INPUT0": a, "INPUT1": b}))
+            assert info.value.code is ErrorCode.INTERNAL
+            assert info.value.message == (
+                "model 'add_sub' instance 'add_sub_0_0': FileNotFoundError: [Errno 2] No such "
+                f"file or directory: '/dev/shm{key}'")
+            r = await server.infer(req("add_sub", INPUT0=np.ones(4, np.float32),
+                                       INPUT1=np.ones(4, np.float32)))
+            assert out(r, "OUTPUT0").tolist() == [2, 2, 2, 2]
+            server.system_shm.unregister("r")
+
+    run(go())
+
+
 def test_cancellation_reaches_the_model(repo: Path, caplog: Any) -> None:
     caplog.set_level("INFO")
 
