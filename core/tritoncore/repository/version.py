@@ -268,11 +268,7 @@ def _failure_reason(error: TritonError | None) -> str:
 
 def gpu_input_bytes(request: InferenceRequest) -> int:
     """Bytes of ``request``'s inputs that sit in GPU memory."""
-    nbytes = 0
-    for t in request.inputs.values():  # a loop, not sum() over a generator: once a request
-        if t.memory is MemoryKind.GPU:
-            nbytes += t.byte_size
-    return nbytes
+    return sum(t.byte_size for t in request.inputs.values() if t.memory is MemoryKind.GPU)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -43,11 +43,10 @@ class ModelStats:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
-        # the Durations every batch adds to, without a lookup or a call each
+        # the request-level Durations every batch adds to, at hand (no lookup, no call)
         r = self.requests
         self._each_batch = (r["queue"], r["compute_input"], r["compute_infer"],
                             r["compute_output"])
-        self._per_size: dict[int, tuple[Duration, Duration, Duration]] = {}
 
     def request_done(self, ok: bool, duration_ns: int, reason: str = "BACKEND") -> None:
         """A request got its final response (successful or not; ``reason``: why it failed)."""
@@ -79,19 +78,12 @@ class ModelStats:
             c_infer.ns += infer_ns
             c_output.count += requests
             c_output.ns += output_ns
-            sized = self._per_size.get(batch_size)
-            if sized is None:
+            stages = self.batches.get(batch_size)
+            if stages is None:
                 stages = self.batches[batch_size] = {k: Duration() for k in STAGES}
-                sized = self._per_size[batch_size] = (stages["compute_input"],
-                                                      stages["compute_infer"],
-                                                      stages["compute_output"])
-            b_input, b_infer, b_output = sized
-            b_input.count += 1
-            b_input.ns += input_ns
-            b_infer.count += 1
-            b_infer.ns += infer_ns
-            b_output.count += 1
-            b_output.ns += output_ns
+            stages["compute_input"].add(input_ns)
+            stages["compute_infer"].add(infer_ns)
+            stages["compute_output"].add(output_ns)
 
     def as_json(self, name: str, version: int) -> dict[str, Any]:
         """Triton's ``model_stats`` entry."""

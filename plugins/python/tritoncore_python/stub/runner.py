@@ -23,8 +23,8 @@ from tritoncore import dtypes, heap
 from tritoncore_python.stub import pb_utils as pb
 from tritoncore_python.stub.arena import ALIGN, Allocator, Arena, ArenaFull, ClientRegions
 from tritoncore_python.stub.channel import BlockingChannel, Message, PollGate
-from tritoncore_python.stub.wire import (EXECUTED, Response, failed, from_bytes, host_array,
-                                         to_bytes)
+from tritoncore_python.stub.wire import (EXECUTE, EXECUTED, Response, failed, from_bytes,
+                                         host_array, to_bytes)
 
 # pb_utils is importable under Triton's module name inside the stub.
 sys.modules.setdefault("triton_python_backend_utils", pb)
@@ -424,31 +424,25 @@ class Stub:
             result = self.run_maybe_async(self.model.execute(requests))
         except BaseException as exc:  # noqa: BLE001 - reported to every request of the batch
             return (EXECUTED, call, None, rt.outputs.arena.size, error_tuple(exc))
+        responses = error = None  # None and None: answered through response senders
         if result is None:
-            return (EXECUTED, call, None, rt.outputs.arena.size, None)
-        error = None
-        if not isinstance(result, (list, tuple)):
-            error = ("execute must return a list of InferenceResponse, one per request, got "
-                     f"{type(result).__name__}")
+            pass
+        elif not isinstance(result, (list, tuple)):
+            error = (pb.TritonError.INTERNAL, "execute must return a list of InferenceResponse, "
+                     f"one per request, got {type(result).__name__}")
         elif len(result) != len(requests):
-            error = (f"execute returned {len(result)} response(s) for {len(requests)} "
+            error = (pb.TritonError.INTERNAL,
+                     f"execute returned {len(result)} response(s) for {len(requests)} "
                      "request(s); it must return one InferenceResponse per request")
-        if error is not None:
-            return (EXECUTED, call, None, rt.outputs.arena.size, (pb.TritonError.INTERNAL, error))
-        encode = rt.encode_response
-        responses = [encode(r, q._requested) for r, q in zip(result, requests)]
-        return (EXECUTED, call, responses, rt.outputs.arena.size, None)
+        else:
+            encode = rt.encode_response
+            responses = [encode(r, q._requested) for r, q in zip(result, requests)]
+        return (EXECUTED, call, responses, rt.outputs.arena.size, error)
 
     def finalize(self) -> dict[str, Any]:
         if self.model is not None and hasattr(self.model, "finalize"):
             self.run_maybe_async(self.model.finalize())
         return {"op": "finalized"}
-
-
-def _error_reply(exc: BaseException, call: int) -> dict[str, Any]:
-    code, message = error_tuple(exc)
-    return {"op": "error", "code": code, "message": message,
-            "traceback": traceback.format_exc(), "id": call}
 
 
 def main(fds: list[int]) -> None:
@@ -458,7 +452,7 @@ def main(fds: list[int]) -> None:
     pb._RUNTIME = runtime
     stub = Stub(runtime)
     handlers = {"autocomplete": stub.autocomplete, "init": stub.initialize,
-                "finalize": lambda _: stub.finalize()}
+                EXECUTE: stub.execute, "finalize": lambda _: stub.finalize()}
     gate = PollGate(0)  # how long to poll for the next operation after an execute
     answered = None  # when the last execute was answered
     clock = time.perf_counter_ns
@@ -468,24 +462,21 @@ def main(fds: list[int]) -> None:
         msg = runtime.next_operation(gate.budget() if answered is not None else 0)
         if answered is not None:
             gate.record(clock() - answered)
-        if type(msg) is tuple:  # an EXECUTE, the usual operation
-            try:
-                reply: Message = stub.execute(msg)
-            except BaseException as exc:  # noqa: BLE001 - reported to the server
-                reply = _error_reply(exc, msg[1])
-            channel.send(reply)
-            answered = clock()
-            continue
-        answered = None
-        op = msg["op"]
-        if op == "init":
-            gate.budget_ns = runtime.reply_poll_ns = msg.get("busy_poll_us", 0) * 1000
+        if type(msg) is tuple:  # an EXECUTE (wire.py), the usual operation
+            op, call = EXECUTE, msg[1]
+        else:
+            op, call = msg["op"], 0
+            if op == "init":
+                gate.budget_ns = runtime.reply_poll_ns = msg.get("busy_poll_us", 0) * 1000
         try:
-            reply = handlers[op](msg)
+            reply: Message = handlers[op](msg)
         except BaseException as exc:  # noqa: BLE001 - reported to the server
-            reply = _error_reply(exc, 0)
+            code, message = error_tuple(exc)
+            reply = {"op": "error", "code": code, "message": message,
+                     "traceback": traceback.format_exc(), "id": call}
         channel.send(reply)
-        if op == "init" and reply["op"] == "ready":
+        answered = clock() if op == EXECUTE else None
+        if op == "init" and isinstance(reply, dict) and reply["op"] == "ready":
             heap.settle()  # what initialize built lives as long as the stub
         if op in ("finalize", "autocomplete"):
             break
