@@ -96,14 +96,14 @@ def child(sock: socket.socket, raw: bool, poll_ns: int) -> None:
         model = module.TritonPythonModel()
         model.initialize({"model_config": CONFIG.decode()})
         fp32 = dtypes.by_name("FP32")
-        fields = {"requested": ["OUTPUT0", "OUTPUT1"], "parameters": {}, "correlation_id": 0,
-                  "id": "", "flags": 0, "timeout": 0}
+        requested = ["OUTPUT0", "OUTPUT1"]
+        entry = (1, "", None, requested, 0, 0, 0, {})  # an EXECUTE request (stub/wire.py)
 
         def run(data: bytes) -> bytes:
             inputs = [pb.Tensor._wrap("INPUT0", np.frombuffer(data, np.float32, 4), fp32),
                       pb.Tensor._wrap("INPUT1", np.frombuffer(data, np.float32, 4, 16), fp32)]
             response = model.execute([pb.InferenceRequest._received("add_sub", inputs,
-                                                                    fields, 1)])[0]
+                                                                    entry, requested)])[0]
             return b"".join(t.as_numpy().tobytes() for t in response.output_tensors())
 
     buffer = b""
