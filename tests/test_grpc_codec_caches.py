@@ -190,6 +190,21 @@ def test_raw_contents_not_at_the_end_are_not_remembered(server: Any) -> None:
     assert not codec._layouts
 
 
+def test_head_bytes_that_look_like_raw_contents_are_not_remembered(server: Any) -> None:
+    """A raw entry written early and an id whose last bytes look like a raw entry: the tail
+    has as many entries, of the same sizes, as the message, but not the same ones."""
+    base = request([("A", 1, None), ("B", 1, None)], [])
+    del base.raw_input_contents[:]
+    payload = (base.SerializeToString() + b"\x3a\x01\x07"  # raw entry 1: 7
+               + b"\x1a\x05xx\x3a\x01Z"  # id 'xx:\x01Z'
+               + b"\x3a\x01\x08")  # raw entry 2: 8
+    parsed = pb.ModelInferRequest.FromString(payload)
+    assert list(parsed.raw_input_contents) == [b"\x07", b"\x08"]
+    forget()
+    codec.remember(payload, parsed, codec.decode_request(server, parsed))
+    assert not codec._layouts
+
+
 NAMES = st.sampled_from(["A", "B", "INPUT0", "x y", "ü"])
 
 

@@ -284,8 +284,8 @@ def remember(payload: bytes, msg: Any, decoded: Decoded) -> None:
     if not 0 <= head <= LAYOUT_MAX_BYTES:
         return
     tail = _raw_contents(payload, head)
-    if tail is None or [bytes(v) for v in tail] != list(raw):
-        return  # the client put other fields after its raw contents
+    if tail is None or len(tail) != len(raw) or any(v != r for v, r in zip(tail, raw)):
+        return  # other fields after the raw contents (or inside the head, looking like them)
     params = None
     if msg.parameters:
         params = params_dict(msg.parameters)
