@@ -170,7 +170,7 @@ class Tensor:
         array = np.ascontiguousarray(array)
         if array.dtype.byteorder == ">":
             array = array.astype(array.dtype.newbyteorder("<"))
-        return memoryview(array.reshape(-1)).cast("B")  # 1-D first: an empty one casts too
+        return array.reshape(-1).data.cast("B")  # 1-D first: an empty one casts too
 
     @property
     def byte_size(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import threading
@@ -35,7 +36,7 @@ class Endpoints:
     def __init__(self, server: Server, max_input_size: int) -> None:
         self.server = server
         self.max_input_size = max_input_size
-        self.loop = None  # set by the app
+        self.loop: asyncio.AbstractEventLoop | None = None  # set by the app
         self.loop_thread = threading.get_ident()  # the event loop's thread
 
     # -- helpers ---------------------------------------------------------------------------

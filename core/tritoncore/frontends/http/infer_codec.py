@@ -195,11 +195,11 @@ class _Layout:
                 offset: int) -> DecodedRequest:
         tensors = {}
         for name, datatype, shape, place in self.inputs:
-            if type(place) is int:
+            if isinstance(place, ShmRef):
+                tensors[name] = input_from_shm(server, name, datatype, shape, place)
+            else:
                 tensors[name] = _binary_input(name, datatype, shape, view, offset, place, True)
                 offset += place
-            else:
-                tensors[name] = input_from_shm(server, name, datatype, shape, place)
         _check_all_used(offset, len(view))
         request = InferenceRequest(model_name, tensors, version, id=self.id, layout=self)
         if self.parameters:
