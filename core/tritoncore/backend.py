@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import abc
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -115,7 +115,8 @@ class ModelInstance(abc.ABC):
     pipeline_depth: int = 1
 
     @abc.abstractmethod
-    def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse] | None:
+    def execute(self, requests: list[InferenceRequest],
+                ) -> list[InferenceResponse] | None | Awaitable[list[InferenceResponse] | None]:
         """Run a batch of requests; one response per request, or None if decoupled."""
 
     def ready(self) -> bool:
@@ -128,7 +129,7 @@ class ModelInstance(abc.ABC):
         between batches (a stub process) may wake now, off the request's critical path.
         Called on the event loop; must return at once. Default: nothing."""
 
-    def finalize(self) -> None:
+    def finalize(self) -> None | Awaitable[None]:
         """Free what the instance holds."""
 
 
@@ -141,10 +142,10 @@ class Model(abc.ABC):
     accepts_gpu_inputs: bool = False
 
     @abc.abstractmethod
-    def create_instance(self, ctx: InstanceContext) -> ModelInstance:
+    def create_instance(self, ctx: InstanceContext) -> ModelInstance | Awaitable[ModelInstance]:
         """Build one instance (``ctx.kind``/``ctx.device_id`` say where it runs)."""
 
-    def finalize(self) -> None:
+    def finalize(self) -> None | Awaitable[None]:
         """Free what the model holds, after all of its instances were finalized."""
 
 
@@ -157,15 +158,15 @@ class Backend(abc.ABC):
     #: The file a version directory holds when ``default_model_filename`` is unset.
     default_model_filename: ClassVar[str] = ""
 
-    def initialize(self, backend_config: Mapping[str, str]) -> None:
+    def initialize(self, backend_config: Mapping[str, str]) -> None | Awaitable[None]:
         """Once, before the first model of this backend loads."""
 
-    def auto_complete_config(self, ctx: AutoCompleteContext) -> None:
+    def auto_complete_config(self, ctx: AutoCompleteContext) -> None | Awaitable[None]:
         """Complete ``ctx.config`` in place from the model's files (optional)."""
 
     @abc.abstractmethod
-    def load_model(self, ctx: ModelContext) -> Model:
+    def load_model(self, ctx: ModelContext) -> Model | Awaitable[Model]:
         """Load one version of a model."""
 
-    def finalize(self) -> None:
+    def finalize(self) -> None | Awaitable[None]:
         """When the last model using the backend has unloaded."""

@@ -84,7 +84,7 @@ class InstanceRunner:
         """``execute`` in the worker thread; ``done`` on the loop with its outcome."""
         loop = asyncio.get_running_loop()
 
-        def finished(future: Future[list[InferenceResponse] | None]) -> None:
+        def finished(future: Future[Any]) -> None:
             error = future.exception()
             loop.call_soon_threadsafe(done, None if error else future.result(), error)
 

@@ -139,7 +139,7 @@ class StubProcess:
             self._lost()
             return
         for msg in self._decoder.feed(data):
-            if type(msg) is tuple:  # EXECUTED
+            if isinstance(msg, tuple):  # EXECUTED
                 if (waiter := self._waiters.pop(msg[1], None)) is not None:
                     waiter(msg)
                 continue

@@ -248,10 +248,10 @@ def copy_rows(out: torch.Tensor, arrays: list[np.ndarray]) -> None:
     forking and joining its intra-op thread pool for each, and numpy copies release and retake
     the GIL for each, waiting up to a GIL switch interval (5 ms) whenever the event loop runs.
     """
-    dst = memoryview(out.view(torch.uint8).numpy()).cast("B")
+    dst = out.view(torch.uint8).numpy().data.cast("B")
     offset = 0
     for array in arrays:
-        src = memoryview(array).cast("B")
+        src = array.data.cast("B")
         dst[offset:offset + src.nbytes] = src
         offset += src.nbytes
     if offset != dst.nbytes:

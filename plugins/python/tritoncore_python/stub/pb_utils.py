@@ -166,9 +166,8 @@ class InferenceResponse:
         if isinstance(error, str):
             error = TritonError(error)
         self._error = error
-        if isinstance(parameters, str):
-            parameters = json.loads(parameters)
-        self._parameters = dict(parameters or {})
+        self._parameters = dict(json.loads(parameters) if isinstance(parameters, str)
+                                else parameters or {})
 
     def output_tensors(self) -> list[Tensor]:
         return self._outputs

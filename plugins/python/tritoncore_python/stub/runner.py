@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -103,7 +103,7 @@ class Runtime:
         """A response's outputs (those in ``wanted``), copied into ONE allocation of the
         output arena: their descriptors, and the allocation's offset (None when they hold no
         bytes), which the server releases once it has copied them out."""
-        plan = []
+        plan: list[tuple[str, str, Any, Any, int, int]] = []  # name, type, shape, data, size, at
         total = 0
         for t in tensors:
             if type(t) is pb.Tensor:
@@ -214,7 +214,7 @@ class Runtime:
     # -- receiving: whichever thread needs progress reads (one at a time) ---------------------
     def dispatch(self, msg: Message) -> None:
         """Handle a message at once, or keep it for the main loop (model operations)."""
-        if type(msg) is tuple:  # an EXECUTE
+        if isinstance(msg, tuple):  # an EXECUTE
             self.free(msg[4])
             self.backlog.append(msg)
             return
@@ -451,7 +451,7 @@ def main(fds: list[int]) -> None:
     runtime = Runtime(channel, Arena(in_fd), Allocator(Arena(out_fd), growth))
     pb._RUNTIME = runtime
     stub = Stub(runtime)
-    handlers = {"autocomplete": stub.autocomplete, "init": stub.initialize,
+    handlers: dict[str, Callable[[Any], Message]] = {"autocomplete": stub.autocomplete, "init": stub.initialize,
                 EXECUTE: stub.execute, "finalize": lambda _: stub.finalize()}
     gate = PollGate(0)  # how long to poll for the next operation after an execute
     answered = None  # when the last execute was answered
@@ -462,7 +462,7 @@ def main(fds: list[int]) -> None:
         msg = runtime.next_operation(gate.budget() if answered is not None else 0)
         if answered is not None:
             gate.record(clock() - answered)
-        if type(msg) is tuple:  # an EXECUTE (wire.py), the usual operation
+        if isinstance(msg, tuple):  # an EXECUTE (wire.py), the usual operation
             op, call = EXECUTE, msg[1]
         else:
             op, call = msg["op"], 0

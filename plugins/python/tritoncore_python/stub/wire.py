@@ -43,7 +43,7 @@ def to_bytes(array: np.ndarray, datatype: str) -> memoryview | bytes:
     array = np.ascontiguousarray(array)
     if array.dtype.byteorder == ">":
         array = array.astype(array.dtype.newbyteorder("<"))
-    return memoryview(array.reshape(-1)).cast("B")  # 1-D: a zero-size (0, 4) casts too
+    return array.reshape(-1).data.cast("B")  # 1-D: a zero-size (0, 4) casts too
 
 
 def from_bytes(buffer: Any, datatype: str, shape: tuple[int, ...]) -> np.ndarray:
