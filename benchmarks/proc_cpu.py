@@ -3,7 +3,9 @@ HTTP workers), CPU µs per successful inference while a command (a perf_analyzer
 
     python3 benchmarks/proc_cpu.py SERVER_PID HTTP_URL MODEL -- perf_analyzer ...
 
-prints one line per process: ``pid name user+sys µs/request``, then the command's own output.
+prints one line per process: ``pid name user+sys µs/request``, and how often a request its main
+thread went to sleep (voluntary context switches: a sleep and a wake-up, which on the 2-vCPU VM
+cost more CPU than the work between them) or was preempted; then the command's own output.
 Reads ``/proc`` (Linux) and the model's statistics over HTTP; standard library only, so it
 runs on the GPU machine as is.
 """
@@ -44,6 +46,16 @@ def tree_ticks(pid: int) -> dict[int, tuple[str, int, int]]:
     return tree
 
 
+def switches(pid: int) -> tuple[int, int]:
+    """Voluntary and involuntary context switches of ``pid``'s main thread so far."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0, 0
+    counts = dict(line.split(":\t") for line in lines if "ctxt_switches" in line)
+    return int(counts["voluntary_ctxt_switches"]), int(counts["nonvoluntary_ctxt_switches"])
+
+
 def tree_cpu(pid: int) -> float:
     """CPU seconds (user + system) of ``pid`` and its live descendants."""
     return sum(u + s for _, u, s in tree_ticks(pid).values()) / CLK_TCK
@@ -62,12 +74,16 @@ def main() -> int:
         return 2
     pid, url, model, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[5:]
     before, count = tree_ticks(pid), successes(url, model)
+    slept = {p: switches(p) for p in before}
     out = subprocess.run(cmd, check=False, capture_output=True, text=True)
     after, count = tree_ticks(pid), successes(url, model) - count
+    n = max(count, 1)
     for p, (name, user, system) in sorted(after.items()):
         _, u0, s0 = before.get(p, (name, 0, 0))
-        per = 1e6 / CLK_TCK / max(count, 1)
-        print(f"  cpu {p} {name}: {(user - u0) * per:.0f}u+{(system - s0) * per:.0f}s µs/request")
+        (v0, i0), (v1, i1) = slept.get(p, (0, 0)), switches(p)
+        per = 1e6 / CLK_TCK / n
+        print(f"  cpu {p} {name}: {(user - u0) * per:.0f}u+{(system - s0) * per:.0f}s µs/request, "
+              f"{(v1 - v0) / n:.2f} sleeps and {(i1 - i0) / n:.2f} preemptions a request")
     print(f"  cpu over {count} requests")
     sys.stdout.write(out.stdout + out.stderr)
     return out.returncode
