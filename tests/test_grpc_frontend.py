@@ -198,6 +198,22 @@ def test_classification_with_labels(client: grpcclient.InferenceServerClient) ->
     assert top[1, 0].decode().split(":")[1:] == ["0", "zero"]
 
 
+@pytest.mark.parametrize("field, count", [("int64_param", -1), ("string_param", "2"),
+                                          ("bool_param", True)])
+def test_a_malformed_classification_is_invalid(client: grpcclient.InferenceServerClient,
+                                               field: str, count: object) -> None:
+    """The same check and words as HTTP's (frontends/outputs.py); the server serves on."""
+    scores = np.array([[0.1, 0.7, 0.05, 0.15]], np.float32)
+    output = grpcclient.InferRequestedOutput("OUTPUT0")
+    setattr(output._output.parameters["classification"], field, count)  # malformed class_count
+    with pytest.raises(InferenceServerException) as err:
+        client.infer("classes", [infer_input("INPUT0", scores, "FP32")], outputs=[output])
+    assert err.value.status() == "StatusCode.INVALID_ARGUMENT"
+    assert "output 'OUTPUT0': 'classification' must be a non-negative integer" in \
+        err.value.message()
+    test_classification_with_labels(client)
+
+
 def test_requested_outputs_and_parameters(client: grpcclient.InferenceServerClient) -> None:
     a, b = np.ones(4, np.float32), np.full(4, 2, np.float32)
     result = client.infer("add_sub", [infer_input("INPUT0", a, "FP32"),

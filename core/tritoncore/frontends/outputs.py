@@ -22,13 +22,15 @@ CLASSIFICATION = "classification"
 class OutputSpec:
     """One requested output: top-k classification and/or a shared-memory destination.
 
-    ``binary`` is the HTTP ``binary_data`` parameter (None: the request's default).
+    ``binary`` is the HTTP ``binary_data`` parameter (None: the request's default);
+    ``shm_params`` the ``shared_memory_*`` parameters as sent, which a gRPC response repeats.
     """
 
     name: str
     classification: int = 0
     shm: ShmRef | None = None
     binary: bool | None = None
+    shm_params: dict[str, Any] | None = None
 
 
 def output_spec(name: str, params: Mapping[str, Any] | None) -> OutputSpec:
@@ -42,7 +44,10 @@ def output_spec(name: str, params: Mapping[str, Any] | None) -> OutputSpec:
     binary = params.get("binary_data")
     if binary is not None and not isinstance(binary, bool):
         raise invalid_arg(f"{what}: 'binary_data' must be a boolean, got {binary!r}")
-    return OutputSpec(name, k, shm_ref(what, params), binary)
+    ref = shm_ref(what, params)
+    echo = {key: v for key, v in params.items() if key.startswith("shared_memory_")} \
+        if ref is not None else None
+    return OutputSpec(name, k, ref, binary, echo)
 
 
 _labels: dict[tuple[str, str, int], list[str]] = {}
@@ -66,6 +71,15 @@ def _cached_labels(config: Any, model_dir: Any, output: str) -> list[str]:
     return labels
 
 
+def classified(loaded: Any, tensor: Tensor, spec: OutputSpec) -> Tensor:
+    """``tensor`` as the top-k classification ``spec`` asks for (itself when none)."""
+    if not spec.classification:
+        return tensor
+    config = loaded.config
+    labels = _cached_labels(config, loaded.ctx.model_dir, tensor.name)
+    return classify(tensor, spec.classification, labels, config.max_batch_size > 0)
+
+
 def finish_output(server: Any, loaded: Any, tensor: Tensor, spec: OutputSpec | None) -> \
         tuple[Tensor, int | None]:
     """Apply classification and write to shared memory as ``spec`` asks.
@@ -75,10 +89,7 @@ def finish_output(server: Any, loaded: Any, tensor: Tensor, spec: OutputSpec | N
     """
     if spec is None:
         return tensor, None
-    if spec.classification:
-        config = loaded.config
-        labels = _cached_labels(config, loaded.ctx.model_dir, tensor.name)
-        tensor = classify(tensor, spec.classification, labels, config.max_batch_size > 0)
+    tensor = classified(loaded, tensor, spec)
     if spec.shm is not None:
         return tensor, output_to_shm(server, tensor, spec.shm)
     return tensor, None

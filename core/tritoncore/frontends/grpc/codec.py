@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from tritoncore.errors import TritonError, invalid_arg
-from tritoncore.frontends.classification import classify, labels_for
+from tritoncore.frontends.outputs import OutputSpec, classified, output_spec
 from tritoncore.frontends.request_params import apply_request_parameters
 from tritoncore.frontends.shm_io import (
     ShmRef,
@@ -87,15 +87,6 @@ def set_param(target: Any, value: Any) -> None:
 
 
 @dataclass
-class OutputSpec:
-    """What the client asked of one output: classification, a shared-memory location."""
-
-    classification: int = 0
-    shm: ShmRef | None = None
-    parameters: dict[str, Any] | None = None
-
-
-@dataclass
 class Decoded:
     """A decoded request with what its response encoding needs."""
 
@@ -163,16 +154,8 @@ def decode_request(server: Server, msg: Any) -> Decoded:
     if msg.outputs:
         request.requested_outputs = []
         for o in msg.outputs:
-            spec = OutputSpec()
-            if o.parameters:
-                params = params_dict(o.parameters)
-                spec.parameters = params
-                spec.shm = shm_ref(f"output '{o.name}'", params)
-                want_on_device(server, request, o.name, spec.shm)
-                k = params.get("classification", 0)
-                if isinstance(k, bool) or not isinstance(k, int):
-                    raise invalid_arg(f"output '{o.name}': classification must be an integer")
-                spec.classification = k
+            spec = output_spec(o.name, params_dict(o.parameters) if o.parameters else None)
+            want_on_device(server, request, o.name, spec.shm)
             request.requested_outputs.append(o.name)
             outputs[o.name] = spec
     return Decoded(request, outputs, empty_final)
@@ -325,15 +308,11 @@ def _encode(server: Server, decoded: Decoded, response: InferenceResponse, versi
     for tensor in response.outputs:
         spec = decoded.outputs.get(tensor.name)
         if spec is not None and spec.classification:
-            loaded = server.model(request.model_name, version)
-            labels = labels_for(loaded.config, loaded.ctx.model_dir, tensor.name)
-            tensor = classify(tensor, spec.classification, labels,
-                              loaded.config.max_batch_size > 0)
+            tensor = classified(server.model(request.model_name, version), tensor, spec)
         out = msg.outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
-        if spec is not None and spec.shm is not None:
-            for key, value in (spec.parameters or {}).items():
-                if key.startswith("shared_memory_"):
-                    set_param(out.parameters[key], value)
+        if spec is not None and spec.shm_params:
+            for key, value in spec.shm_params.items():
+                set_param(out.parameters[key], value)
         tensors.append(tensor)
     return msg, _raw_outputs(server, decoded, tensors)
 
@@ -395,8 +374,8 @@ def _head_key(decoded: Decoded, response: InferenceResponse,
         spec = decoded.outputs.get(tensor.name)
         if spec is not None and spec.classification:
             return None
-        place = tuple((spec.parameters or {}).items()) \
-            if spec is not None and spec.shm is not None else None
+        place = tuple(spec.shm_params.items()) \
+            if spec is not None and spec.shm_params else None
         signature.append((tensor.name, tensor.datatype, tuple(tensor.shape), place))
     request = decoded.request
     return request.id, request.model_name, version, tuple(signature)
