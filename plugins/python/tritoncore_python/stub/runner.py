@@ -451,8 +451,9 @@ def main(fds: list[int]) -> None:
     runtime = Runtime(channel, Arena(in_fd), Allocator(Arena(out_fd), growth))
     pb._RUNTIME = runtime
     stub = Stub(runtime)
-    handlers: dict[str, Callable[[Any], Message]] = {"autocomplete": stub.autocomplete, "init": stub.initialize,
-                EXECUTE: stub.execute, "finalize": lambda _: stub.finalize()}
+    handlers: dict[str, Callable[[Any], Message]] = {
+        "autocomplete": stub.autocomplete, "init": stub.initialize, EXECUTE: stub.execute,
+        "finalize": lambda _: stub.finalize()}
     gate = PollGate(0)  # how long to poll for the next operation after an execute
     answered = None  # when the last execute was answered
     clock = time.perf_counter_ns
