@@ -120,7 +120,7 @@ def server(opened: list[str]) -> Any:
     registry = CudaSharedMemory(True, 2)
     registry.register("in", HANDLE, 1, 64)
     registry.register("out", HANDLE, 1, 64)
-    return SimpleNamespace(cuda_shm=registry, system_shm=None)
+    return SimpleNamespace(cuda_shm=registry, system_shm=SimpleNamespace(allowed=True))
 
 
 @pytest.fixture

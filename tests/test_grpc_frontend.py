@@ -554,4 +554,16 @@ def test_client_shm_is_refused_unless_allowed(tmp_path: Path) -> None:
         err = raise_status(lambda: c.register_system_shared_memory("r", "/tc_x", 8))
         assert err.status() == "StatusCode.UNIMPLEMENTED"
         assert "--allow-client-shm=true" in err.message()
+        # an infer naming a region says so too (as HTTP's), for an input and for an output
+        shm_input = grpcclient.InferInput("INPUT0", [4], "FP32")
+        shm_input.set_shared_memory("r", 16)
+        shm_output = grpcclient.InferRequestedOutput("OUTPUT0")
+        shm_output.set_shared_memory("r", 16)
+        plain = [infer_input("INPUT0", DATA["FP32"], "FP32")]
+        for inputs, outputs in (([shm_input], None), (plain, [shm_output])):
+            err = raise_status(lambda: c.infer("identity_fp32", inputs, outputs=outputs))
+            assert err.status() == "StatusCode.UNIMPLEMENTED"
+            assert "--allow-client-shm=true" in err.message()
+        assert c.infer("identity_fp32", plain).as_numpy("OUTPUT0").tolist() == \
+            DATA["FP32"].tolist()
         c.close()

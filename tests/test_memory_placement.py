@@ -152,7 +152,7 @@ def test_the_pool_knows_its_own_memory(host_pool: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def test_frontends_record_every_shm_destination_on_the_request() -> None:
-    server = SimpleNamespace(cuda_shm=SimpleNamespace(
+    server = SimpleNamespace(system_shm=SimpleNamespace(allowed=True), cuda_shm=SimpleNamespace(
         get=lambda name: SimpleNamespace(device_id=1) if name == "gpu" else None))
     request = InferenceRequest("m", {})
     shm_io.want_on_device(server, request, "A", ShmRef("gpu", 8, 16))  # type: ignore[arg-type]

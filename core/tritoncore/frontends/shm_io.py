@@ -24,6 +24,7 @@ from tritoncore import dtypes
 from tritoncore.errors import invalid_arg
 from tritoncore.memory import destinations, gpu
 from tritoncore.memory.destinations import BYTE_SIZE, OFFSET, REGION, ShmRef
+from tritoncore.memory.system_shm import disabled_error
 from tritoncore.scheduling.request import InferenceRequest
 from tritoncore.server import Server
 from tritoncore.tensor import MemoryKind, Tensor, element_count
@@ -54,6 +55,8 @@ def _is_cuda(server: Server, region: str) -> bool:
 def input_from_shm(server: Server, name: str, datatype: str, shape: tuple[int, ...],
                    ref: ShmRef) -> Tensor:
     """A view of an input that sits in a registered region (bounds-checked, no copy)."""
+    if not server.system_shm.allowed:
+        raise disabled_error()
     if _is_cuda(server, ref.region):
         return _input_from_cuda(server, name, datatype, shape, ref)
     view = server.system_shm.view(ref.region, ref.offset, ref.byte_size)
@@ -94,6 +97,8 @@ def want_on_device(server: Server, request: InferenceRequest, output: str,
     the output on that GPU."""
     if ref is None:
         return
+    if not server.system_shm.allowed:
+        raise disabled_error()
     destinations.record(request, output, ref)
     region = server.cuda_shm.get(ref.region)
     if region is not None:

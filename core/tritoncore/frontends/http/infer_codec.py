@@ -18,7 +18,6 @@ from tritoncore.errors import TritonError, invalid_arg
 from tritoncore.frontends.outputs import OutputSpec, finish_output, output_spec
 from tritoncore.frontends.request_params import apply_request_parameters
 from tritoncore.frontends.shm_io import ShmRef, input_from_shm, shm_ref, want_on_device
-from tritoncore.memory.system_shm import disabled_error
 from tritoncore.protocol import model_config_pb2 as mc
 from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import Tensor, element_count
@@ -270,8 +269,6 @@ def _decode_doc(server: Any, loaded: Any, model_name: str, doc: dict[str, Any],
         else:
             ref = shm_ref(f"input '{name}'", params)
             if ref is not None:
-                if not server.system_shm.allowed:
-                    raise disabled_error()
                 tensor = input_from_shm(server, name, datatype, shape, ref)
             elif "data" in item:
                 tensor = tensor_from_json(name, datatype, shape, item["data"])
@@ -311,8 +308,6 @@ def _decode_doc(server: Any, loaded: Any, model_name: str, doc: dict[str, Any],
             if p is not None and not isinstance(p, dict):
                 raise invalid_arg(f"output '{name}': 'parameters' must be an object")
             specs[name] = output_spec(name, p)
-            if specs[name].shm is not None and not server.system_shm.allowed:
-                raise disabled_error()
             want_on_device(server, request, name, specs[name].shm)
         if specs:
             request.requested_outputs = list(specs)
