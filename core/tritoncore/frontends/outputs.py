@@ -12,7 +12,9 @@ from typing import Any
 
 from tritoncore.errors import invalid_arg
 from tritoncore.frontends.classification import classify, labels_for
-from tritoncore.frontends.shm_io import ShmRef, output_to_shm, shm_ref
+from tritoncore.frontends.request_params import apply_request_parameters
+from tritoncore.frontends.shm_io import ShmRef, output_to_shm, shm_ref, want_on_device
+from tritoncore.scheduling.request import InferenceRequest
 from tritoncore.tensor import Tensor
 
 CLASSIFICATION = "classification"
@@ -48,6 +50,24 @@ def output_spec(name: str, params: Mapping[str, Any] | None) -> OutputSpec:
     echo = {key: v for key, v in params.items() if key.startswith("shared_memory_")} \
         if ref is not None else None
     return OutputSpec(name, k, ref, binary, echo)
+
+
+def shm_destinations(specs: Mapping[str, OutputSpec] | None) -> tuple[tuple[str, ShmRef], ...]:
+    """The outputs of ``specs`` bound for shared memory, as a kept request layout holds them."""
+    return tuple((name, spec.shm) for name, spec in (specs or {}).items() if spec.shm is not None)
+
+
+def apply_kept(server: Any, request: InferenceRequest, parameters: Mapping[str, Any] | None,
+               specs: Mapping[str, OutputSpec] | None,
+               shm_outputs: tuple[tuple[str, ShmRef], ...]) -> None:
+    """What a kept layout (HTTP's or gRPC's) adds to each request decoded from it: the
+    request's parameters, the outputs it asks for and their shared-memory destinations."""
+    if parameters:
+        apply_request_parameters(request, parameters)
+    if specs:
+        request.requested_outputs = list(specs)
+    for name, ref in shm_outputs:
+        want_on_device(server, request, name, ref)
 
 
 _labels: dict[tuple[str, str, int], list[str]] = {}

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from tritoncore.errors import TritonError, invalid_arg
-from tritoncore.frontends.outputs import OutputSpec, classified, output_spec
+from tritoncore.frontends.outputs import (
+    OutputSpec,
+    apply_kept,
+    classified,
+    output_spec,
+    shm_destinations,
+)
 from tritoncore.frontends.request_params import apply_request_parameters
 from tritoncore.frontends.shm_io import (
     ShmRef,
@@ -181,6 +187,7 @@ class Layout:
     outputs: dict[str, OutputSpec]
     empty_final: bool
     raw_count: int  # inputs read from raw_input_contents
+    shm_outputs: tuple[tuple[str, ShmRef], ...]  # outputs bound for shared memory
 
     def decode(self, server: Server, raw: list[memoryview]) -> Decoded:
         inputs = {}
@@ -193,12 +200,7 @@ class Layout:
                 inputs[name] = input_from_shm(server, name, datatype, shape, ref)
         request = InferenceRequest(self.model_name, inputs, self.version, id=self.id,
                                    layout=self)
-        if self.parameters:
-            apply_request_parameters(request, self.parameters)
-        if self.outputs:
-            request.requested_outputs = list(self.outputs)
-            for name, spec in self.outputs.items():
-                want_on_device(server, request, name, spec.shm)
+        apply_kept(server, request, self.parameters, self.outputs, self.shm_outputs)
         return Decoded(request, self.outputs, self.empty_final)
 
 
@@ -278,7 +280,8 @@ def remember(payload: bytes, msg: Any, decoded: Decoded) -> None:
         _head_sizes.clear()
     _layouts[payload[:head]] = Layout(msg.model_name, parse_version(msg.model_version), msg.id,
                                       tuple(inputs), params, decoded.outputs,
-                                      decoded.empty_final, len(raw))
+                                      decoded.empty_final, len(raw),
+                                      shm_destinations(decoded.outputs))
     if head not in _head_sizes:
         _head_sizes.insert(0, head)
         del _head_sizes[_HEAD_SIZES_LIMIT:]

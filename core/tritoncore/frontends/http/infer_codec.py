@@ -15,7 +15,13 @@ import orjson
 
 from tritoncore import dtypes
 from tritoncore.errors import TritonError, invalid_arg
-from tritoncore.frontends.outputs import OutputSpec, finish_output, output_spec
+from tritoncore.frontends.outputs import (
+    OutputSpec,
+    apply_kept,
+    finish_output,
+    output_spec,
+    shm_destinations,
+)
 from tritoncore.frontends.request_params import apply_request_parameters
 from tritoncore.frontends.shm_io import ShmRef, input_from_shm, shm_ref, want_on_device
 from tritoncore.protocol import model_config_pb2 as mc
@@ -201,12 +207,7 @@ class _Layout:
                 offset += place
         _check_all_used(offset, len(view))
         request = InferenceRequest(model_name, tensors, version, id=self.id, layout=self)
-        if self.parameters:
-            apply_request_parameters(request, self.parameters)
-        if self.outputs:
-            request.requested_outputs = list(self.outputs)
-        for name, ref in self.shm_outputs:
-            want_on_device(server, request, name, ref)
+        apply_kept(server, request, self.parameters, self.outputs, self.shm_outputs)
         return DecodedRequest(request, self.outputs, self.binary_default)
 
 
@@ -228,12 +229,10 @@ def _remember(header: bytes, doc: dict[str, Any], decoded: DecodedRequest) -> No
                 return
         inputs.append((item["name"], item["datatype"], tuple(item["shape"]), place))
     specs = decoded.outputs
-    shm_outputs = tuple((name, spec.shm) for name, spec in (specs or {}).items()
-                        if spec.shm is not None)
     if len(_layouts) >= _LAYOUT_LIMIT:
         _layouts.clear()
     _layouts[header] = _Layout(tuple(inputs), decoded.request.id, doc.get("parameters"),
-                               specs, decoded.binary_default, shm_outputs)
+                               specs, decoded.binary_default, shm_destinations(specs))
 
 
 def _decode_doc(server: Any, loaded: Any, model_name: str, doc: dict[str, Any],
