@@ -8,7 +8,9 @@
 #     PEER_DIR:   a copy of ../shared/peer-triton (gpu_model_repo/)
 # Here (the device tool): carry the two folders (and wheels of what the machine lacks) and run it.
 # Environment: WORKERS="0 4 8" runs one tritoncore per value side by side, each with
-# --http-workers set to it (HTTP worker processes; default "0");
+# --http-workers set to it (HTTP worker processes; default "0"); CORES="DIR ..." pairs with
+# WORKERS by position and runs that tritoncore on another copy of core/ (e.g. one compiled with
+# mypyc; default: this checkout's core/ for every entry);
 # PROTOCOLS="http" measures HTTP only (default "grpc http"); PROFILE_C=128 adds, after the
 # table, one HTTP run per server at that concurrency with each process's CPU per request
 # (benchmarks/proc_cpu.py: server, stubs, workers).
@@ -29,10 +31,12 @@ PATH="$PYDIR:$PATH" "$T/bin/tritonserver" --model-repository "$repo" --backend-d
 TP=$!
 # one tritoncore per entry of WORKERS (frontend worker processes; default "0"): ports 28000, 28100, ...
 workers=(${WORKERS:-0})
+cores=(${CORES:-})
 CPS=()
 for i in "${!workers[@]}"; do
   base=$((28000 + 100 * i))
-  PYTHONPATH="$root/core:$root/plugins/python${PYTHONPATH:+:$PYTHONPATH}" python3 -m tritoncore serve \
+  core=$(cd "${cores[$i]:-$root/core}" && pwd)
+  PYTHONPATH="$core:$root/plugins/python${PYTHONPATH:+:$PYTHONPATH}" python3 -m tritoncore serve \
     --model-repository "$repo" --http-port $base --grpc-port $((base + 1)) --metrics-port $((base + 2)) \
     --allow-metrics false --http-workers "${workers[$i]}" > /tmp/tritoncore$i.log 2>&1 &
   CPS+=($!)
@@ -61,8 +65,9 @@ for proto in ${PROTOCOLS:-grpc http}; do
   for c in $concs; do
     pa triton "$proto" "localhost:1800$off" "$c"
     for i in "${!workers[@]}"; do
-      [ $proto = grpc ] && [ "$i" -gt 0 ] && continue  # --http-workers does not touch gRPC
-      pa "tritoncore, ${workers[$i]} HTTP workers" "$proto" "localhost:$((28000 + 100 * i + off))" "$c"
+      # --http-workers does not touch gRPC: one gRPC row per core/
+      [ $proto = grpc ] && [ "$i" -gt 0 ] && [ -z "${cores[$i]:-}" ] && continue
+      pa "tritoncore, ${workers[$i]} HTTP workers${cores[$i]:+, ${cores[$i]}}" "$proto" "localhost:$((28000 + 100 * i + off))" "$c"
     done
   done
 done
