@@ -271,3 +271,11 @@ def test_a_classification_response_is_encoded_afresh(server: Any) -> None:
         assert codec.encode_unary(server, decoded, response, 1) == expected
         top = pb.ModelInferResponse.FromString(expected).raw_output_contents[0]
         assert str(max(values)).encode() in top
+
+
+@given(st.integers(0, (1 << 64) - 1), st.binary(max_size=4))
+def test_varints_read_back_what_was_written(value: int, after: bytes) -> None:
+    """The protobuf varint reader and writer agree; a varint cut short reads as None."""
+    data = b"\x3a" + codec._varint(value) + after
+    assert codec._read_varint(data, 1) == (value, len(data) - len(after))
+    assert codec._read_varint(data[:len(data) - len(after) - 1], 1) is None

@@ -234,17 +234,10 @@ def _raw_contents(payload: bytes, start: int) -> list[memoryview] | None:
     while pos < end:
         if payload[pos] != _RAW_INPUT_TAG:
             return None
-        pos += 1
-        size = shift = 0
-        while True:
-            if pos >= end or shift > 63:
-                return None
-            byte = payload[pos]
-            pos += 1
-            size |= (byte & 0x7F) << shift
-            if byte < 0x80:
-                break
-            shift += 7
+        read = _read_varint(payload, pos + 1)
+        if read is None:
+            return None
+        size, pos = read
         if pos + size > end:
             return None
         out.append(view[pos:pos + size])
@@ -382,6 +375,21 @@ def _head_key(decoded: Decoded, response: InferenceResponse,
         signature.append((tensor.name, tensor.datatype, tuple(tensor.shape), place))
     request = decoded.request
     return request.id, request.model_name, version, tuple(signature)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int] | None:
+    """The varint at ``data[pos:]`` and the position after it; None when it is cut short or
+    longer than 64 bits."""
+    value = shift = 0
+    end = len(data)
+    while pos < end and shift <= 63:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+    return None
 
 
 def _varint(value: int) -> bytes:
