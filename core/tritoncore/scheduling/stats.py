@@ -42,12 +42,6 @@ class ModelStats:
     failures: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAILURE_REASONS, 0))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def __post_init__(self) -> None:
-        # the request-level Durations every batch adds to, at hand (no lookup, no call)
-        r = self.requests
-        self._each_batch = (r["queue"], r["compute_input"], r["compute_infer"],
-                            r["compute_output"])
-
     def request_done(self, ok: bool, duration_ns: int, reason: str = "BACKEND") -> None:
         """A request got its final response (successful or not; ``reason``: why it failed)."""
         with self._lock:
@@ -66,18 +60,14 @@ class ModelStats:
 
         Every stage is counted even at 0 ns: perf_analyzer requires equal stage counts.
         """
-        queue, c_input, c_infer, c_output = self._each_batch
         with self._lock:
             self.execution_count += 1
             self.inference_count += batch_size
-            queue.count += requests
-            queue.ns += queue_ns
-            c_input.count += requests
-            c_input.ns += input_ns
-            c_infer.count += requests
-            c_infer.ns += infer_ns
-            c_output.count += requests
-            c_output.ns += output_ns
+            r = self.requests
+            r["queue"].add(queue_ns, requests)
+            r["compute_input"].add(input_ns, requests)
+            r["compute_infer"].add(infer_ns, requests)
+            r["compute_output"].add(output_ns, requests)
             stages = self.batches.get(batch_size)
             if stages is None:
                 stages = self.batches[batch_size] = {k: Duration() for k in STAGES}

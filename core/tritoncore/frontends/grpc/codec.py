@@ -262,7 +262,7 @@ def remember(payload: bytes, msg: Any, decoded: Decoded) -> None:
     if not 0 <= head <= LAYOUT_MAX_BYTES:
         return
     tail = _raw_contents(payload, head)
-    if tail is None or len(tail) != len(raw) or any(v != r for v, r in zip(tail, raw)):
+    if tail is None or tail != list(raw):  # memoryviews compared with bytes: no copy
         return  # other fields after the raw contents (or inside the head, looking like them)
     params = None
     if msg.parameters:

@@ -106,25 +106,21 @@ class Runtime:
         plan: list[tuple[str, str, Any, Any, int, int]] = []  # name, type, shape, data, size, at
         total = 0
         for t in tensors:
-            if type(t) is pb.Tensor:
-                name = t._name
-                if wanted is not None and name not in wanted:
-                    continue
-                data = t._data
-                dt = t._dt
-                if (type(data) is np.ndarray and dt is not None and dt is not _BYTES
-                        and data.flags.c_contiguous and data.dtype.byteorder != ">"):
-                    # a numpy tensor already in wire layout: copied as it is
-                    nbytes = data.nbytes
-                    plan.append((name, dt.name, data.shape, data, nbytes, total))
-                    total += (nbytes + ALIGN - 1) & -ALIGN
-                    continue
-            elif wanted is not None and t.name() not in wanted:
+            exact = type(t) is pb.Tensor  # not a subclass: its fields can be read directly
+            if wanted is not None and (t._name if exact else t.name()) not in wanted:
                 continue
-            datatype = t.datatype
-            wire = to_bytes(host_array(t._data), datatype)
-            nbytes = len(wire) if isinstance(wire, bytes) else wire.nbytes
-            plan.append((t.name(), datatype, tuple(t.shape()), wire, nbytes, total))
+            data = t._data if exact else None
+            dt = t._dt if exact else None
+            if (dt is not None and dt is not _BYTES and type(data) is np.ndarray
+                    and data.flags.c_contiguous and data.dtype.byteorder != ">"):
+                # a numpy tensor already in wire layout: copied as it is
+                nbytes = data.nbytes
+                plan.append((t._name, dt.name, data.shape, data, nbytes, total))
+            else:
+                datatype = t.datatype
+                wire = to_bytes(host_array(t._data), datatype)
+                nbytes = len(wire) if isinstance(wire, bytes) else wire.nbytes
+                plan.append((t.name(), datatype, tuple(t.shape()), wire, nbytes, total))
             total += (nbytes + ALIGN - 1) & -ALIGN
         if not total:
             return [(name, datatype, shape, 0, 0) for name, datatype, shape, _, _, _ in plan], None
