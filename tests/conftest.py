@@ -58,6 +58,7 @@ def repo(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def clear_events() -> None:
     testing_backend.EVENTS.clear()
+    testing_backend.HELD.clear()
 
 
 def make_server(repo: Path, **options: Any) -> Server:

@@ -7,6 +7,8 @@ in ``EVENTS`` so tests can check what the core did:
   ``decoupled`` (INPUT0[0] responses, then a final flag), ``sleep_input`` (like double, after
   sleeping INPUT0[0] ms), ``sequence`` (records every input, OUTPUT0 = STATE_OUT = STATE_IN +
   INPUT0).
+* ``hand`` (mode): the callback form (``submit``) with a pipeline depth of ``depth``; each
+  batch waits in ``HELD`` (requests, done) until the test answers it.
 * ``delay_ms``: sleep in every execute; ``load_delay_ms``: sleep in load_model.
 * ``fail_load``: raise in load_model with this message.
 * ``autocomplete``: fill one FP32 input/output pair when the config has none.
@@ -23,6 +25,7 @@ import numpy as np
 from tritoncore.backend import (
     AutoCompleteContext,
     Backend,
+    BatchDone,
     InstanceContext,
     Model,
     ModelContext,
@@ -34,6 +37,7 @@ from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.tensor import Tensor
 
 EVENTS: list[tuple[Any, ...]] = []
+HELD: list[tuple[list[InferenceRequest], BatchDone]] = []  # mode "hand": batches to answer
 _LOCK = threading.Lock()
 
 
@@ -52,6 +56,12 @@ class TestInstance(ModelInstance):
         self.ctx = ctx
         self.mode = param(ctx.model.config, "mode", "double")
         self.delay = float(param(ctx.model.config, "delay_ms", "0")) / 1000
+        if self.mode == "hand":
+            self.submit = self.hold
+            self.pipeline_depth = int(param(ctx.model.config, "depth", "1"))
+
+    def hold(self, requests: list[InferenceRequest], done: BatchDone) -> None:
+        HELD.append((requests, done))
 
     def execute(self, requests: list[InferenceRequest]) -> list[InferenceResponse] | None:
         start = time.monotonic()

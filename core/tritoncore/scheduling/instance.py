@@ -51,6 +51,8 @@ class InstanceRunner:
         # and an instance with the callback form (``submit``) is called without either, even
         # when it also has an async execute
         self._submit = instance.submit
+        #: whether the instance has the callback form (``submit``, then ``settle``)
+        self.takes_callbacks = self._submit is not None
         self._async = self._submit is None and inspect.iscoroutinefunction(instance.execute)
         self.depth = max(1, instance.pipeline_depth)
 
@@ -63,22 +65,34 @@ class InstanceRunner:
         begin = self._begin(requests)
 
         def done(result: list[InferenceResponse] | None, error: BaseException | None) -> None:
-            if error is None and result is not None and type(result) is not list and \
-                    inspect.isawaitable(result):  # a plain execute gave a coroutine
-                task = asyncio.get_running_loop().create_task(
-                    self._finish(requests, begin, result))
-                task.add_done_callback(lambda _: on_done())
-                return
-            self._end(requests, begin, result, error)
-            on_done()
+            self.settle(requests, begin, result, error, on_done)
 
         if self._submit is None:  # a plain execute, in the instance's worker thread
             self._in_thread(requests, done)
             return
+        self.submit(requests, done)
+
+    def submit(self, requests: list[InferenceRequest], done: BatchDone) -> None:
+        """Hand a batch to an instance with the callback form; ``done`` gets its outcome (a
+        failure to begin included) and must end in ``settle``."""
+        assert self._submit is not None
         try:
             self._submit(requests, done)
         except Exception as exc:  # noqa: BLE001 - a backend failure becomes the requests' error
             done(None, exc)
+
+    def settle(self, requests: list[InferenceRequest], begin: int,
+               result: list[InferenceResponse] | None, error: BaseException | None,
+               on_done: Callable[[], None]) -> None:
+        """A batch begun at ``begin`` (``time.monotonic_ns``) ended: its responses (or error)
+        to its requests, its statistics, then ``on_done()``."""
+        if error is None and result is not None and type(result) is not list and \
+                inspect.isawaitable(result):  # a plain execute gave a coroutine
+            task = asyncio.get_running_loop().create_task(self._finish(requests, begin, result))
+            task.add_done_callback(lambda _: on_done())
+            return
+        self._end(requests, begin, result, error)
+        on_done()
 
     def _in_thread(self, requests: list[InferenceRequest], done: BatchDone) -> None:
         """``execute`` in the worker thread; ``done`` on the loop with its outcome."""
@@ -140,21 +154,21 @@ class InstanceRunner:
             self.stats.batch_done(batch_size, len(requests), queue_ns, infer_ns)
 
     def _deliver(self, requests: list[InferenceRequest], result: object) -> None:
-        responses = result if isinstance(result, (list, tuple)) else []
-        for i, r in enumerate(requests):
-            response = responses[i] if i < len(responses) else None
-            if isinstance(response, InferenceResponse):
+        """One response per request, in order; anything else fails every request of the
+        batch that has no final response yet."""
+        responses = result if isinstance(result, (list, tuple)) else ()
+        if len(responses) == len(requests) and \
+                all(isinstance(response, InferenceResponse) for response in responses):
+            for r, response in zip(requests, responses):
                 r.sender.send(response, final=True)  # type: ignore[union-attr]
-            else:
-                self._fail(
-                    r,
-                    TritonError(
-                        ErrorCode.INTERNAL,
-                        f"model '{self.model_name}' instance '{self.name}': execute returned "
-                        f"{_describe(result)} for {len(requests)} request(s); it must return "
-                        "one InferenceResponse per request, in order",
-                    ),
-                )
+            return
+        error = TritonError(
+            ErrorCode.INTERNAL,
+            f"model '{self.model_name}' instance '{self.name}': execute returned "
+            f"{_describe(result)} for {len(requests)} request(s); it must return "
+            "one InferenceResponse per request, in order")
+        for r in requests:
+            self._fail(r, error)
 
     def _as_error(self, exc: BaseException) -> TritonError:
         if isinstance(exc, TritonError):

@@ -31,12 +31,18 @@ class InferenceResponse:
     final: bool = False
 
 
+#: Guards every sender's final flag: held for a check and a store, so one lock for all of
+#: them costs less than one made for each request.
+_FINAL_LOCK = threading.Lock()
+
+
 class ResponseSender:
     """Delivers a request's responses; thread-safe, refuses anything after the final one."""
 
+    __slots__ = ("_final", "deliver")
+
     def __init__(self, deliver: Callable[[InferenceResponse], None]) -> None:
         self.deliver = deliver  # replaceable: preserve_ordering wraps it
-        self._lock = threading.Lock()
         self._final = False
 
     @property
@@ -50,7 +56,7 @@ class ResponseSender:
         """
         if response is None and not final:
             raise TritonError(ErrorCode.INVALID_ARG, "send() needs a response, or final=True")
-        with self._lock:
+        with _FINAL_LOCK:
             if self._final:
                 raise TritonError(
                     ErrorCode.INTERNAL, "a response was sent after the request's final response"
@@ -64,12 +70,18 @@ class ResponseSender:
             self._release()
         deliver(response)
 
+    def close(self) -> bool:
+        """Mark the request closed; False if it already was (then nothing more may be sent)."""
+        with _FINAL_LOCK:
+            if self._final:
+                return False
+            self._final = True
+            return True
+
     def fail(self, error: TritonError) -> None:
         """Close the request with an error unless it is already closed."""
-        with self._lock:
-            if self._final:
-                return
-            self._final = True
+        if not self.close():
+            return
         deliver = self.deliver
         self._release()
         deliver(InferenceResponse(error=error, final=True))
