@@ -89,7 +89,7 @@ def test_http_requests_leave_nothing_to_the_collector(repo: Path) -> None:
             await asyncio.sleep(0)
             gc.collect()
             kinds = {type(o).__name__ for o in gc.garbage}
-            assert not kinds & {"InferenceRequest", "ResponseSender", "Ticket", "Tensor",
+            assert not kinds & {"InferenceRequest", "ResponseSender", "Tensor",
                                 "Exchange", "DecodedRequest"}, sorted(kinds)
         finally:
             gc.set_debug(0)

@@ -70,10 +70,6 @@ class LoadedVersion:
         self.decoupled = ctx.decoupled
         self.load_seconds = 0.0
         self._outputs = placement.Lane()  # responses, placed into shm destinations in order
-        #: the FIFO scheduler whose idle instances take requests straight from ``submit``
-        #: (``Ticket``), None where requests always queue
-        self._direct = self.scheduler if isinstance(self.scheduler, FifoScheduler) and \
-            not ctx.decoupled else None
         self._inputs = placement.Lane()  # requests whose GPU inputs go to the host first
 
     @property
@@ -134,22 +130,17 @@ class LoadedVersion:
                 raise TritonError(exc.code, f"[request id: {request.id}] {exc.message}") from None
             raise
         request.model_version = self.version
-        places = destinations.of(request)
-        lane = self._outputs
-        if self._direct is not None and not places and not lane.busy and \
-                not request.cancelled.is_set() and \
-                (self.model.accepts_gpu_inputs or not (self._inputs.busy or
-                                                       gpu_input_bytes(request))):
-            runner = self._direct.claim()
-            if runner is not None:
-                Ticket(self._direct, runner, request, deliver, self.stats).start()
-                return
         arrival = request.arrival_ns
         stats = self.stats
         wanted = set(request.requested_outputs or ())
+        places = destinations.of(request)
+        lane = self._outputs
 
         def counted(response: InferenceResponse) -> None:
-            elapsed = _filtered(response, wanted, arrival)
+            if wanted:
+                response.outputs = [t for t in response.outputs if t.name in wanted]
+            final = response.final
+            elapsed = time.monotonic_ns() - arrival if final else 0
             try:
                 if places:
                     lane.run(functools.partial(self._place_and_deliver, response, places,
@@ -161,8 +152,9 @@ class LoadedVersion:
                     deliver(response)
             finally:  # counted after the answer is on its way (one loop callback: a
                 # statistics request that follows the answer still sees this one)
-                if response.final:
-                    _count(stats, response, elapsed)
+                if final:
+                    stats.request_done(response.error is None, elapsed,
+                                       _failure_reason(response.error))
 
         request.sender = ResponseSender(counted)
         if not self.model.accepts_gpu_inputs:
@@ -262,87 +254,6 @@ def scheduler_for(ctx: ModelContext, runners: list[InstanceRunner],
 def unavailable(name: str, version: int, reason: str) -> TritonError:
     return TritonError(ErrorCode.UNAVAILABLE,
                        f"model '{name}' version {version} is not ready: {reason}")
-
-
-class Ticket(ResponseSender):
-    """A request that an instance with room took straight from ``submit``, nothing being
-    queued before it (FIFO, not decoupled, no shm destinations): its response sender, its
-    statistics and its batch's completion in one object, where the queued path makes a
-    sender, a counting closure, a queue entry and a completion closure for every request
-    (HTTP add_sub on the VM, server CPU a request at c=4: see benchmarks/README)."""
-
-    __slots__ = ("answer", "arrival", "batch", "begin", "runner", "scheduler", "stats",
-                 "wanted")
-
-    def __init__(self, scheduler: FifoScheduler, runner: InstanceRunner,
-                 request: InferenceRequest, answer: Callable[[InferenceResponse], None],
-                 stats: ModelStats) -> None:
-        super().__init__(self._counted)
-        self.answer: Callable[[InferenceResponse], None] | None = answer
-        self.arrival = request.arrival_ns
-        self.batch = [request]
-        self.begin = 0
-        self.runner = runner
-        self.scheduler = scheduler
-        self.stats = stats
-        self.wanted = set(request.requested_outputs or ())
-        request.sender = self
-
-    def start(self) -> None:
-        runner = self.runner
-        if runner.takes_callbacks:
-            self.begin = time.monotonic_ns()
-            runner.submit(self.batch, self._done)
-        else:
-            runner.start(self.batch, self._ran)
-
-    def _done(self, result: list[InferenceResponse] | None,
-              error: BaseException | None) -> None:
-        """The instance's answer; the usual one (one response, none sent before) right here,
-        anything else as the runner settles every batch."""
-        if error is None and type(result) is list and len(result) == 1 and \
-                type(result[0]) is InferenceResponse:
-            end = time.monotonic_ns()
-            if self.close():
-                response = result[0]
-                response.final = True
-                self._counted(response)
-                runner = self.runner
-                begin = self.begin
-                runner.stats.batch_done(self.batch[0].batch_size(runner.max_batch_size), 1,
-                                        begin - self.arrival, end - begin)
-                self._ran()
-                return
-        self.runner.settle(self.batch, self.begin, result, error, self._ran)
-
-    def _ran(self) -> None:
-        self.scheduler.ran(self.runner)
-        # the request's cycle (request -> sender -> answer -> the frontend's request) ends
-        # here, not at the final response as for ResponseSender: _counted still answers then
-        ResponseSender._release(self)
-        self.answer = None
-        self.batch = []
-
-    def _release(self) -> None:
-        """Kept until the batch has run (``_ran``)."""
-
-    def _counted(self, response: InferenceResponse) -> None:
-        elapsed = _filtered(response, self.wanted, self.arrival)
-        assert self.answer is not None
-        self.answer(response)
-        if response.final:
-            _count(self.stats, response, elapsed)
-
-
-def _filtered(response: InferenceResponse, wanted: set[str], arrival: int) -> int:
-    """Drops the outputs the client did not ask for; the request's duration if final."""
-    if wanted:
-        response.outputs = [t for t in response.outputs if t.name in wanted]
-    return time.monotonic_ns() - arrival if response.final else 0
-
-
-def _count(stats: ModelStats, response: InferenceResponse, elapsed: int) -> None:
-    stats.request_done(response.error is None, elapsed, _failure_reason(response.error))
 
 
 def _failure_reason(error: TritonError | None) -> str:

@@ -51,8 +51,6 @@ class InstanceRunner:
         # and an instance with the callback form (``submit``) is called without either, even
         # when it also has an async execute
         self._submit = instance.submit
-        #: whether the instance has the callback form (``submit``, then ``settle``)
-        self.takes_callbacks = self._submit is not None
         self._async = self._submit is None and inspect.iscoroutinefunction(instance.execute)
         self.depth = max(1, instance.pipeline_depth)
 
@@ -65,34 +63,22 @@ class InstanceRunner:
         begin = self._begin(requests)
 
         def done(result: list[InferenceResponse] | None, error: BaseException | None) -> None:
-            self.settle(requests, begin, result, error, on_done)
+            if error is None and result is not None and type(result) is not list and \
+                    inspect.isawaitable(result):  # a plain execute gave a coroutine
+                task = asyncio.get_running_loop().create_task(
+                    self._finish(requests, begin, result))
+                task.add_done_callback(lambda _: on_done())
+                return
+            self._end(requests, begin, result, error)
+            on_done()
 
         if self._submit is None:  # a plain execute, in the instance's worker thread
             self._in_thread(requests, done)
             return
-        self.submit(requests, done)
-
-    def submit(self, requests: list[InferenceRequest], done: BatchDone) -> None:
-        """Hand a batch to an instance with the callback form; ``done`` gets its outcome (a
-        failure to begin included) and must end in ``settle``."""
-        assert self._submit is not None
         try:
             self._submit(requests, done)
         except Exception as exc:  # noqa: BLE001 - a backend failure becomes the requests' error
             done(None, exc)
-
-    def settle(self, requests: list[InferenceRequest], begin: int,
-               result: list[InferenceResponse] | None, error: BaseException | None,
-               on_done: Callable[[], None]) -> None:
-        """A batch begun at ``begin`` (``time.monotonic_ns``) ended: its responses (or error)
-        to its requests, its statistics, then ``on_done()``."""
-        if error is None and result is not None and type(result) is not list and \
-                inspect.isawaitable(result):  # a plain execute gave a coroutine
-            task = asyncio.get_running_loop().create_task(self._finish(requests, begin, result))
-            task.add_done_callback(lambda _: on_done())
-            return
-        self._end(requests, begin, result, error)
-        on_done()
 
     def _in_thread(self, requests: list[InferenceRequest], done: BatchDone) -> None:
         """``execute`` in the worker thread; ``done`` on the loop with its outcome."""

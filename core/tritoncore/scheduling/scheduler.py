@@ -170,31 +170,16 @@ class FifoScheduler(Scheduler):
                 if self._cancelled(request):
                     self.finished(1)
                     continue
-                runner = self._take()
-                runner.start([request], functools.partial(self.ran, runner))
+                busy = self.busy
+                runner = self.runners[0] if len(busy) == 1 else min(
+                    (r for r in busy if busy[r] < r.depth), key=busy.__getitem__)
+                busy[runner] += 1
+                self._room -= 1
+                runner.start([request], functools.partial(self._ran, runner))
         finally:
             self._dispatching = False
 
-    def _take(self) -> InstanceRunner:
-        """The least busy instance with room, now holding one more request."""
-        busy = self.busy
-        runner = self.runners[0] if len(busy) == 1 else min(
-            (r for r in busy if busy[r] < r.depth), key=busy.__getitem__)
-        busy[runner] += 1
-        self._room -= 1
-        return runner
-
-    def claim(self) -> InstanceRunner | None:
-        """An instance for a request that skips the queue (nothing queued, an instance has
-        room), the request counted as queued and dispatched: the caller starts it there and
-        calls ``ran(runner)`` when it has run. None: ``enqueue`` it instead."""
-        if self.queue or not self._room or not self._accepting:
-            return None
-        self._outstanding += 1
-        return self._take()
-
-    def ran(self, runner: InstanceRunner) -> None:
-        """A request that ``runner`` held has run."""
+    def _ran(self, runner: InstanceRunner) -> None:
         self.finished(1)
         self.busy[runner] -= 1
         self._room += 1

@@ -1,6 +1,7 @@
-"""The direct lane: a request for a FIFO model whose instance has room skips the queue and
-travels as one ``Ticket`` (its sender, statistics and completion); anything else queues.
-Driven through the in-process server with the test backend's hand-answered instance."""
+"""What a FIFO model's callback-form instance answers, and what reaches the client: exact
+outputs and statistics, requests beyond the instance's pipeline depth queued in order, a
+final response through the sender, bad answers as errors. Driven through the in-process
+server with the test backend's hand-answered instance (``mode: hand``)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ import pytest
 import testing_backend
 from conftest import make_server, params, run, write_model
 from tritoncore.errors import ErrorCode, TritonError
-from tritoncore.repository.version import Ticket
-from tritoncore.scheduling.request import InferenceRequest, InferenceResponse, ResponseSender
+from tritoncore.scheduling.request import InferenceRequest, InferenceResponse
 from tritoncore.server import Server
 from tritoncore.tensor import Tensor
 
@@ -65,11 +65,10 @@ def served(repo: Path, body: Callable[[Server], Awaitable[None]]) -> None:
     run(go)
 
 
-def test_an_instance_with_room_takes_the_request_as_a_ticket_and_counts_it(repo: Path) -> None:
+def test_one_request_answered_and_counted(repo: Path) -> None:
     async def body(server: Server) -> None:
         [task] = await started(server, request(3.0, "a"))
-        [(requests, _)] = HELD
-        assert type(requests[0].sender) is Ticket
+        assert [[r.id for r in batch] for batch, _ in HELD] == [["a"]]
         answer_oldest()
         response = await task
         assert response.final and response.error is None
@@ -91,11 +90,9 @@ def test_requests_beyond_the_instances_room_queue_and_keep_their_order(repo: Pat
     async def body(server: Server) -> None:
         tasks = await started(server, *(request(float(i), str(i)) for i in range(5)))
         assert [[r.id for r in batch] for batch, _ in HELD] == [["0"], ["1"]]  # depth 2
-        assert [type(batch[0].sender) for batch, _ in HELD] == [Ticket, Ticket]
         answer_oldest()
         await asyncio.sleep(0)
         assert [[r.id for r in batch] for batch, _ in HELD] == [["1"], ["2"]]
-        assert type(HELD[1][0][0].sender) is ResponseSender  # it waited in the queue
         while HELD:
             answer_oldest()
             await asyncio.sleep(0)
@@ -103,11 +100,6 @@ def test_requests_beyond_the_instances_room_queue_and_keep_their_order(repo: Pat
         assert [r.outputs[0].as_numpy().tolist() for r in results] == [
             [[2.0 * i] * 2] for i in range(5)]
         assert stats(server)["inference_count"] == 5
-        # the queue is empty again: the next request skips it
-        [task] = await started(server, request(1.0, "5"))
-        assert type(HELD[0][0][0].sender) is Ticket
-        answer_oldest()
-        assert (await task).outputs[0].as_numpy().tolist() == [[2.0, 2.0]]
 
     served(repo, body)
 
@@ -136,7 +128,7 @@ def test_a_final_response_sent_through_the_sender_is_the_only_one(repo: Path) ->
 
 
 @pytest.mark.parametrize("outcome", ["two responses", "error", "not a response"])
-def test_a_bad_answer_fails_the_request_and_the_lane_serves_on(repo: Path, outcome: str) -> None:
+def test_a_bad_answer_fails_the_request_and_the_model_serves_on(repo: Path, outcome: str) -> None:
     async def body(server: Server) -> None:
         [task] = await started(server, request(1.0))
         [(requests, done)] = HELD
@@ -178,7 +170,7 @@ def test_a_cancelled_request_never_reaches_the_instance(repo: Path) -> None:
     served(repo, body)
 
 
-def test_a_finished_ticket_leaves_nothing_to_the_collector(repo: Path) -> None:
+def test_finished_requests_leave_nothing_to_the_collector(repo: Path) -> None:
     async def body(server: Server) -> None:
         gc.collect()
         gc.disable()
@@ -191,7 +183,7 @@ def test_a_finished_ticket_leaves_nothing_to_the_collector(repo: Path) -> None:
             del task
             gc.collect()
             kinds = {type(o).__name__ for o in gc.garbage}
-            assert not kinds & {"InferenceRequest", "Ticket", "Tensor"}, sorted(kinds)
+            assert not kinds & {"InferenceRequest", "ResponseSender", "Tensor"}, sorted(kinds)
         finally:
             gc.set_debug(0)
             gc.garbage.clear()
