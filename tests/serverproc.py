@@ -14,24 +14,39 @@ STARTED = " started (ready: "
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports free a moment ago (held together while chosen)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class ServerProcess:
     """``python -m tritoncore serve`` with its log in a file; ``stop()`` sends SIGTERM."""
 
     def __init__(self, repo: Path, *args: str, log_dir: Path, env: dict[str, str] | None = None):
-        self.http_port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
-        self.args = [sys.executable, "-m", "tritoncore", "serve", "--model-repository", str(repo),
+        self.repo, self.extra, self.log_dir = repo, args, log_dir
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._choose_ports()
+
+    def _choose_ports(self) -> None:
+        self.http_port, self.grpc_port, self.metrics_port = free_ports(3)
+        self.args = [sys.executable, "-m", "tritoncore", "serve",
+                     "--model-repository", str(self.repo),
                      "--http-address", "127.0.0.1", "--http-port", str(self.http_port),
                      "--grpc-address", "127.0.0.1", "--grpc-port", str(self.grpc_port),
                      "--metrics-address", "127.0.0.1", "--metrics-port", str(self.metrics_port),
-                     *args]
-        self.log_path = log_dir / f"server-{self.http_port}.log"
-        self.env = {**os.environ, **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
+                     *self.extra]
+        self.log_path = self.log_dir / f"server-{self.http_port}.log"
 
     @property
     def http_url(self) -> str:
@@ -48,8 +63,20 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def start(self, timeout: float = 60.0) -> ServerProcess:
-        """Start and wait for the 'started' log line; raises with the log if it exits first."""
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> ServerProcess:
+        """Start and wait for the 'started' log line; raises with the log if it exits first.
+        A port taken between choosing it and listening on it (another test's client or
+        server) means new ports and another try."""
+        for _ in range(attempts - 1):
+            try:
+                return self._start(timeout)
+            except RuntimeError:
+                if "Address already in use" not in self.log():
+                    raise
+                self._choose_ports()
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> ServerProcess:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
                                          env=self.env)

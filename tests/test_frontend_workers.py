@@ -12,6 +12,7 @@ import socket
 import subprocess
 import textwrap
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,6 +23,7 @@ import tritonclient.http as httpclient
 from http_support import make_repo
 from hypothesis import given, settings
 from hypothesis import strategies as st
+import serverproc
 from serverproc import ServerProcess
 from tritoncore.frontends.link import ANSWER, REQUEST, FrameReader, frame
 
@@ -219,7 +221,7 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path, workers: str) -> None:
                              log_dir=tmp_path)
         proc.args[proc.args.index(str(proc.http_port))] = str(port)
         with pytest.raises(RuntimeError, match="server exited"):
-            proc.start()
+            proc.start(attempts=1)  # no new ports: the port in use is the point
     assert proc.proc is not None and proc.proc.returncode == 1
     assert f"HTTP frontend cannot listen on 127.0.0.1:{port} (Address already in use); " \
            "choose another --http-port or stop what uses it" in proc.log()
@@ -246,3 +248,22 @@ def test_frames_cut_anywhere_read_back_the_same(msgs: list[tuple[object, ...]],
         pos += cut
     got += reader.feed(stream[pos:])
     assert got == msgs
+
+
+def test_the_harness_tries_new_ports_when_its_choice_was_taken(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ServerProcess (every server test's harness): a port taken between choosing and
+    listening is a new choice and another start, not a failed test."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        choices = [[port, *serverproc.free_ports(2)]]
+        real = serverproc.free_ports
+        monkeypatch.setattr(serverproc, "free_ports",
+                            lambda n: choices.pop() if choices else real(n))
+        proc = ServerProcess(make_repo(tmp_path / "models"), log_dir=tmp_path)
+        assert proc.http_port == port
+        with proc:
+            assert proc.http_port != port
+            assert "Address already in use" in (tmp_path / f"server-{port}.log").read_text()
+            with urllib.request.urlopen(f"http://{proc.http_url}/v2/health/ready") as r:
+                assert r.status == 200
