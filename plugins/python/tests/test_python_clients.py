@@ -24,7 +24,7 @@ from test_python_backend import stub_children
 
 HERE = Path(__file__).parent
 EXAMPLES = HERE.parents[2] / "examples" / "model_repository"
-MODELS = ("faulty", "repeat", "bls", "echo_args")
+MODELS = ("faulty", "repeat", "bls", "echo_args", "sender_answers")
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +129,22 @@ def test_decoupled_stream_and_bls(server: ServerProcess) -> None:
     with pytest.raises(InferenceServerException) as info:
         http.infer("bls", [fp32("INPUT0", [1, 2, 3, 4]), text("MODE", b"missing")])
     assert info.value.status() == "404" and "unknown model 'nosuch'" in info.value.message()
+
+
+def test_a_model_that_is_not_decoupled_may_answer_through_its_sender(
+        server: ServerProcess) -> None:
+    http = httpclient.InferenceServerClient(server.http_url, concurrency=8)
+    pending = [http.async_infer("sender_answers", [fp32("X", [float(i), 1.0])])
+               for i in range(8)]  # more than the stub holds: some wait in the queue
+    assert [p.get_result().as_numpy("Y").tolist() for p in pending] == [
+        [3.0 * i, 3.0] for i in range(8)]
+    grpc = grpcclient.InferenceServerClient(server.grpc_url)
+    r = grpc.infer("sender_answers", [fp32("X", [0.5], grpcclient)])
+    assert r.as_numpy("Y").tolist() == [1.5]
+    with pytest.raises(InferenceServerException) as info:
+        http.infer("sender_answers", [fp32("X", [-1.0])])
+    assert "model 'sender_answers' instance 'sender_answers_0': execute returned NoneType " \
+           "for 1 request(s); it must return one InferenceResponse per request, in order" \
+        in str(info.value)
+    r = http.infer("sender_answers", [fp32("X", [2.0])])
+    assert r.as_numpy("Y").tolist() == [6.0]
