@@ -108,6 +108,17 @@ def test_preferred_batch_size_within_max() -> None:
     )
 
 
+def test_iterative_sequences_are_refused_as_not_supported() -> None:
+    rejects(
+        'backend: "python" max_batch_size: 2 sequence_batching { iterative_sequence: true } '
+        + IO,
+        "sequence_batching.iterative_sequence is not supported by tritoncore (its models "
+        "reschedule their own requests, which tritoncore cannot do); remove it",
+    )
+    assert check('backend: "python" max_batch_size: 2 sequence_batching { '
+                 'iterative_sequence: false } ' + IO) == []
+
+
 def test_dynamic_batching_without_batching_is_only_a_warning() -> None:
     # Triton 2.51 loads such a model; tritoncore must too, and says it does nothing.
     (warning,) = check('backend: "python" dynamic_batching {} ' + IO)

@@ -104,6 +104,9 @@ def _check_batching(c: _Checker) -> None:
     mbs = config.max_batch_size
     if mbs < 0:
         c.fail(f"max_batch_size is {mbs}; it must be >= 0 (0 means the model does not batch)")
+    if config.HasField("sequence_batching") and config.sequence_batching.iterative_sequence:
+        c.fail("sequence_batching.iterative_sequence is not supported by tritoncore (its "
+               "models reschedule their own requests, which tritoncore cannot do); remove it")
     if not config.HasField("dynamic_batching"):
         return
     batching = config.dynamic_batching

@@ -121,3 +121,12 @@ def test_metric_kinds_refuse_what_they_do_not_have() -> None:
             call()
     with pytest.raises(pb.TritonModelException, match="kind must be COUNTER, GAUGE or HISTOGRAM"):
         pb.MetricFamily("x", "d", 7)
+
+
+def test_request_rescheduling_is_refused_as_unsupported() -> None:
+    request = pb.InferenceRequest(model_name="m")
+    request.set_release_flags(pb.TRITONSERVER_REQUEST_RELEASE_ALL)  # the default: accepted
+    with pytest.raises(pb.TritonModelException) as info:
+        request.set_release_flags(pb.TRITONSERVER_REQUEST_RELEASE_RESCHEDULE)
+    assert info.value.code() == pb.TritonError.UNSUPPORTED
+    assert info.value.message() == "request rescheduling is not supported by tritoncore"
