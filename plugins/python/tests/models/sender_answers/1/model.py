@@ -1,6 +1,7 @@
-"""Not decoupled, yet answers through the response sender (Triton allows it): Y = 3 * X,
-sent with the final flag, and execute returns None. A request whose X starts negative gets
-no response at all."""
+"""Not decoupled, yet answers through the response sender: Y = 3 * X, sent with the final
+flag, and execute returns None. A request whose X starts negative gets no response at all.
+Triton 2.51 answers the first kind the same way and never answers the second (checked
+2026-12-08 with ../shared/peer-triton); tritoncore answers it with an error."""
 
 import triton_python_backend_utils as pb_utils
 
