@@ -40,7 +40,8 @@ def answer_oldest(*extra: str) -> None:
     done([doubled(r, *extra) for r in requests], None)
 
 
-async def started(server: Server, *requests: InferenceRequest) -> list[asyncio.Task[InferenceResponse]]:
+async def started(server: Server,
+                  *requests: InferenceRequest) -> list[asyncio.Task[InferenceResponse]]:
     tasks = [asyncio.create_task(server.infer(r)) for r in requests]
     await asyncio.sleep(0)  # each task ran up to its first wait: submitted
     return tasks

@@ -70,18 +70,12 @@ class ResponseSender:
             self._release()
         deliver(response)
 
-    def close(self) -> bool:
-        """Mark the request closed; False if it already was (then nothing more may be sent)."""
-        with _FINAL_LOCK:
-            if self._final:
-                return False
-            self._final = True
-            return True
-
     def fail(self, error: TritonError) -> None:
         """Close the request with an error unless it is already closed."""
-        if not self.close():
-            return
+        with _FINAL_LOCK:
+            if self._final:
+                return
+            self._final = True
         deliver = self.deliver
         self._release()
         deliver(InferenceResponse(error=error, final=True))
